@@ -1,0 +1,62 @@
+"""AnimateActor: the face: tuning, emotion poses, blinks, eyes, head, multipliers, clamping.
+
+In:  open / frames (lip-sync + speaking + emotions) / close / params.
+Out: open, frames (final weights (n, 55): 52 ARKit + head yaw/pitch/roll), close.
+A params message takes effect from the stream's next frame. Drops: nothing; blocks.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+from facewire.actor import Actor
+from facewire.actors.emotion import merge_maps
+from facewire.engines.face import FaceAnimator
+from facewire.messages import Message
+from facewire.stages import params_from
+
+
+class AnimateActor(Actor):
+    name = "animate"
+
+    def __init__(self, ctx, fps: float, seed: int, hwm: int, downstream: str = "publish"):
+        super().__init__(ctx, downstream, hwm)
+        self.fps = fps
+        self.seed = seed
+        self.streams: dict[str, tuple[FaceAnimator, dict]] = {}
+
+    def on_message(self, msg: Message) -> None:
+        sid = msg.stream
+        if msg.kind == "open":
+            maps = msg.fields["params"]
+            # A per-stream seed keeps blinks deterministic yet different between speakers.
+            seed = self.seed ^ zlib.crc32(sid.encode())
+            self.streams[sid] = (FaceAnimator(params_from(maps), self.fps, seed), maps)
+            self.emit(msg)
+        elif msg.kind == "frames":
+            if sid not in self.streams:
+                self.counters["unknown_stream"] += 1
+                return
+            face = self.streams[sid][0]
+            a = msg.arrays
+            weights = face.step(
+                a["lipsync"], a["emotions"], a["speaking"].astype(bool), msg.fields["first"]
+            )
+            msg.arrays = {
+                "weights": weights,
+                "speaking": a["speaking"],
+                "emotions": a["emotions"],
+                "emotions_raw": a["emotions_raw"],
+            }
+            self.emit(msg)
+        elif msg.kind == "close":
+            self.streams.pop(sid, None)
+            self.emit(msg)
+        elif msg.kind == "params":
+            if sid in self.streams:
+                face, maps = self.streams[sid]
+                maps = merge_maps(maps, msg.fields["params"])
+                face.set_params(params_from(maps))
+                self.streams[sid] = (face, maps)
+        else:
+            raise ValueError(f"unexpected message kind {msg.kind}")

@@ -1,0 +1,130 @@
+"""CaptureActor: a live microphone (PortAudio through sounddevice) as a stream.
+
+In:  nothing from the inbox (a source). PortAudio's callback thread only queues blocks;
+     this actor's thread turns them into messages (sockets never cross threads).
+Out: open / audio (mono float32 at the device rate) / close.
+Faults: a lost or broken device ends the current stream (reason "device_lost") and is
+     retried with exponential backoff up to capture.retry_max_s; a new stream then opens.
+Drops: if this thread falls behind, the callback queue drops the oldest blocks (counted).
+sounddevice is imported lazily, so machines without PortAudio run everything else.
+"""
+
+from __future__ import annotations
+
+import queue
+import time
+
+import numpy as np
+import zmq
+
+from facewire.actor import Actor
+from facewire.actors.ingest import stream_params_maps
+from facewire.config import Config
+from facewire.messages import Message
+
+
+class CaptureActor(Actor):
+    name = "capture"
+
+    def __init__(self, ctx: zmq.Context, cfg: Config, downstream: str = "resample") -> None:
+        super().__init__(ctx, downstream, cfg.sockets.queue_hwm)
+        self.cfg = cfg
+        self.cc = cfg.capture
+        self.blocks: queue.Queue[np.ndarray] = queue.Queue(maxsize=500)
+        self.stream = None  # sounddevice.InputStream
+        self.status_flags: list[str] = []
+        self.open = False
+        self.seq = 0
+        self.retry_at = 0.0
+        self.backoff = 0.25
+        self.drain_reason: str | None = None
+
+    def on_message(self, msg: Message) -> None:
+        raise RuntimeError(f"capture takes no inbox messages (got {msg.kind})")
+
+    def _device(self):
+        dev = self.cc.device
+        return int(dev) if dev.isdigit() else (dev or None)
+
+    def _callback(self, indata, frames, time_info, status) -> None:  # PortAudio thread
+        if status:
+            self.status_flags.append(str(status))
+        try:
+            self.blocks.put_nowait(indata.mean(axis=1, dtype=np.float32).copy())
+        except queue.Full:
+            self.counters["dropped_blocks"] += 1
+
+    def _start_device(self) -> None:
+        import sounddevice
+
+        rate = self.cc.sample_rate or int(
+            sounddevice.query_devices(self._device(), "input")["default_samplerate"]
+        )
+        self.stream = sounddevice.InputStream(
+            device=self._device(),
+            samplerate=rate,
+            channels=self.cc.channels,
+            dtype="float32",
+            blocksize=int(rate * self.cc.block_ms / 1000),
+            callback=self._callback,
+        )
+        self.stream.start()
+        self.rate = rate
+        self.seq = 0
+        fields = {"rate": rate, "params": stream_params_maps(self.cfg), "source": "mic"}
+        self.emit(Message("open", self.cc.stream_id, fields))
+        self.counters["streams_opened"] += 1
+        self.open = True
+        self.backoff = 0.25
+        self.log.info("capture_started", device=self.cc.device or "default", rate=rate)
+
+    def _stop_device(self, reason: str) -> None:
+        if self.stream is not None:
+            try:
+                self.stream.close()
+            except Exception:  # a vanished device may fail to close; it is gone either way
+                self.log.warning("capture_close_failed", exc_info=True)
+            self.stream = None
+        if self.open:
+            self.emit(Message("close", self.cc.stream_id, {"reason": reason}))
+            self.open = False
+
+    def on_tick(self) -> None:
+        if self.drain_reason is not None:
+            self._stop_device(self.drain_reason)
+            return
+        if self.stream is None:
+            if time.monotonic() < self.retry_at:
+                return
+            try:
+                self._start_device()
+            except Exception as exc:  # PortAudio raises several types for a missing device
+                self.counters["device_errors"] += 1
+                self.log.warning("capture_unavailable", error=str(exc), retry_s=self.backoff)
+                self._stop_device("device_lost")
+                self.retry_at = time.monotonic() + self.backoff
+                self.backoff = min(self.backoff * 2, self.cc.retry_max_s)
+                return
+        if not self.stream.active:
+            self.counters["device_lost"] += 1
+            self.log.warning("capture_lost", flags=self.status_flags[-3:])
+            self._stop_device("device_lost")
+            self.retry_at = time.monotonic() + self.backoff
+            return
+        while True:
+            try:
+                block = self.blocks.get_nowait()
+            except queue.Empty:
+                break
+            self.emit(
+                Message(
+                    "audio",
+                    self.cc.stream_id,
+                    {"seq": self.seq, "arrival_ns": time.time_ns()},
+                    {"pcm": block},
+                )
+            )
+            self.seq += 1
+
+    def on_stop(self) -> None:
+        self._stop_device("shutdown")

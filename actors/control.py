@@ -1,0 +1,102 @@
+"""ControlActor: the operator's and the game's control socket (REQ -> REP).
+
+In:  an Envelope with a ControlRequest: `status` (streams, counters, drops, engine,
+     uptime), `set_params` (a live stream's face/emotion parameters and blendshape
+     multipliers/offsets: validated here, then sent down the pipeline, effective from the
+     stream's next frame), `reload` (re-read the config file, as SIGHUP does), `fault`
+     (crash an actor on purpose; only with daemon.allow_fault_injection, for tests).
+Out: one Status reply per request (ERROR with the reason for anything bad); params
+     messages to the resampler's inbox (control messages, never dropped).
+"""
+
+from __future__ import annotations
+
+import zmq
+
+from facewire.actor import Actor
+from facewire.engines.params import ParamError, StreamParams
+from facewire.messages import Message
+from facewire.wire import Code, ProtocolError, decode, status
+
+
+class ControlActor(Actor):
+    name = "control"
+
+    def __init__(self, ctx: zmq.Context, endpoint: str, supervisor, max_bytes: int) -> None:
+        super().__init__(ctx, "resample", 1000)
+        self.endpoint = endpoint
+        self.supervisor = supervisor
+        self.max_bytes = max_bytes
+        self.rep: zmq.Socket | None = None
+
+    def on_start(self) -> None:
+        self.rep = self.ctx.socket(zmq.REP)
+        self.rep.linger = 0
+        self.rep.setsockopt(zmq.MAXMSGSIZE, self.max_bytes)
+        self.rep.bind(self.endpoint)
+        self.log.info("control_bound", endpoint=self.endpoint)
+
+    def on_stop(self) -> None:
+        if self.rep is not None:
+            self.rep.close(linger=0)
+            self.rep = None
+
+    def poll_sockets(self) -> list[zmq.Socket]:
+        return [self.rep] if self.rep is not None else []
+
+    def on_message(self, msg: Message) -> None:
+        raise RuntimeError(f"control takes no inbox messages (got {msg.kind})")
+
+    def on_socket(self, sock: zmq.Socket) -> None:
+        frames = sock.recv_multipart()
+        try:
+            if len(frames) != 1:
+                raise ProtocolError(f"expected one Envelope frame, got {len(frames)}")
+            kind, req = decode(frames[0])
+            if kind != "control_request":
+                raise ProtocolError(f"{kind} is not accepted on the control socket")
+            reply = self._handle(req)
+        except (ProtocolError, ParamError) as exc:
+            self.counters["rejected"] += 1
+            reply = status(Code.ERROR, str(exc))
+        sock.send(reply)
+
+    def _handle(self, req) -> bytes:
+        cmd = req.command
+        if cmd == "status":
+            return status(Code.OK, "ok", detail=self.supervisor.snapshot())
+        if cmd == "set_params":
+            return self._set_params(req)
+        if cmd == "reload":
+            self.supervisor.request_reload()
+            return status(Code.OK, "reload requested")
+        if cmd == "fault":
+            return self._fault(req.argument)
+        raise ProtocolError(f"unknown command {cmd!r} (known: status, set_params, reload, fault)")
+
+    def _set_params(self, req) -> bytes:
+        sid = req.stream_id
+        if sid not in self.supervisor.open_streams():
+            raise ProtocolError(f"unknown stream {sid!r}")
+        maps = {
+            "face": dict(req.face_params),
+            "emotion": dict(req.emotion_params),
+            "multipliers": dict(req.blendshape_multipliers),
+            "offsets": dict(req.blendshape_offsets),
+            "preferred_emotion": dict(req.preferred_emotion),
+        }
+        maps = {k: v for k, v in maps.items() if v}
+        if not maps:
+            raise ProtocolError("set_params names no parameter")
+        StreamParams.defaults().updated(**maps)  # validates names and ranges
+        self.emit(Message("params", sid, {"params": maps}))
+        return status(Code.OK, "parameters updated", sid)
+
+    def _fault(self, actor: str) -> bytes:
+        if not self.supervisor.cfg.daemon.allow_fault_injection:
+            raise ProtocolError("fault injection is disabled (daemon.allow_fault_injection)")
+        target = self.supervisor.actor(actor)
+        if target is None or target is self:
+            raise ProtocolError(f"no actor {actor!r} to fault")
+        target.fault.set()
+        return status(Code.OK, f"fault injected into {actor}")

@@ -1,0 +1,71 @@
+"""EmotionActor: per-frame emotion for every stream, A2F-style post-processing.
+
+In:  open / audio16 (for the voice estimator, with client hints) / frames / close / params.
+Out: open, frames (+ emotions (n, 10) post-processed and emotions_raw (n, 10)), close, params.
+The estimator sees the audio before the frames that need it (the inference actor forwards
+audio16 first), so an emotion never waits on the lip-sync lookahead.
+Drops: nothing; this edge blocks.
+"""
+
+from __future__ import annotations
+
+import zmq
+
+from facewire.actor import Actor
+from facewire.messages import Message
+from facewire.stages import EmotionStage, params_from
+
+
+class EmotionActor(Actor):
+    name = "emotion"
+
+    def __init__(self, ctx: zmq.Context, fps: float, hwm: int, downstream: str = "animate"):
+        super().__init__(ctx, downstream, hwm)
+        self.fps = fps
+        self.streams: dict[str, tuple[EmotionStage, dict]] = {}
+
+    def on_message(self, msg: Message) -> None:
+        sid = msg.stream
+        if msg.kind == "open":
+            maps = msg.fields["params"]
+            self.streams[sid] = (EmotionStage(params_from(maps), self.fps), maps)
+            self.emit(msg)
+        elif msg.kind == "audio16":
+            if sid in self.streams:
+                stage = self.streams[sid][0]
+                hint = msg.fields.get("hint")
+                if hint:
+                    stage.hint(hint["emotion"], hint["timecode"])
+                stage.feed(msg.arrays["pcm"])
+        elif msg.kind == "frames":
+            if sid not in self.streams:
+                self.counters["unknown_stream"] += 1
+                return
+            stage = self.streams[sid][0]
+            if msg.fields.get("final"):
+                stage.finish()
+            if "lipsync" in msg.arrays:
+                emotions, raw = stage.frames(msg.fields["first"], len(msg.arrays["lipsync"]))
+                msg.arrays["emotions"] = emotions
+                msg.arrays["emotions_raw"] = raw
+                self.emit(msg)
+        elif msg.kind == "close":
+            self.streams.pop(sid, None)
+            self.emit(msg)
+        elif msg.kind == "params":
+            if sid in self.streams:
+                stage, maps = self.streams[sid]
+                maps = merge_maps(maps, msg.fields["params"])
+                stage.set_params(params_from(maps))
+                self.streams[sid] = (stage, maps)
+            self.emit(msg)
+        else:
+            raise ValueError(f"unexpected message kind {msg.kind}")
+
+
+def merge_maps(base: dict[str, dict], delta: dict[str, dict]) -> dict[str, dict]:
+    """Parameter maps with `delta`'s values laid over `base`'s, section by section."""
+    out = {k: dict(v) for k, v in base.items()}
+    for section, values in delta.items():
+        out.setdefault(section, {}).update(values)
+    return out

@@ -1,0 +1,211 @@
+"""IngestActor: audio from ZeroMQ clients (game servers, voice chat, TTS) into the pipeline.
+
+In:  a ROUTER socket; each client DEALER sends one Envelope per message: OpenStream,
+     AudioChunk..., CloseStream. Many clients and many streams at once.
+Out: open / audio (mono float32 at the source rate) / close messages to the resampler.
+Replies: Status OK for open and close, Status ERROR for anything bad (malformed bytes,
+     wrong schema_version, unknown or foreign stream, bad PCM, NaN, oversize chunk,
+     bad rate, bad parameter, duplicate id, admission limit), WARNING for a stream
+     ended by timeout and for dropped chunks. A bad message never touches other streams.
+Drops: audio is sent drop-newest when the resampler's queue is full; every drop is counted
+     and the client is told. Control (open/close/params) is never dropped.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import zmq
+
+from facewire.actor import Actor
+from facewire.arkit import EMOTION_INDEX
+from facewire.audio import AudioError, check_format, decode_pcm
+from facewire.config import Config
+from facewire.engines.params import ParamError, StreamParams
+from facewire.messages import Message
+from facewire.proto import facewire_pb2 as pb
+from facewire.wire import Code, ProtocolError, decode, status
+
+ENCODINGS = {pb.OpenStream.PCM_S16LE: "s16le", pb.OpenStream.PCM_F32LE: "f32le"}
+MAX_STREAM_ID = 128
+
+
+@dataclass
+class _Stream:
+    client: bytes
+    rate: int
+    channels: int
+    encoding: str
+    next_seq: int = 0
+    samples: int = 0
+    last_activity: float = field(default_factory=time.monotonic)
+    dropped: int = 0
+
+
+def stream_params_maps(cfg: Config, o: pb.OpenStream | None = None) -> dict[str, dict]:
+    """Parameter maps for a new stream: config defaults overlaid with the client's."""
+    maps: dict[str, dict] = {"face": dict(cfg.face), "emotion": dict(cfg.emotion)}
+    if o is not None:
+        maps["face"].update(o.face_params)
+        maps["emotion"].update(o.emotion_params)
+        maps["multipliers"] = dict(o.blendshape_multipliers)
+        maps["offsets"] = dict(o.blendshape_offsets)
+        maps["preferred_emotion"] = dict(o.preferred_emotion)
+        maps["beginning_emotion"] = dict(o.beginning_emotion)
+    return {k: v for k, v in maps.items() if v}
+
+
+def check_emotion_hint(hint: dict[str, float]) -> None:
+    for name, value in hint.items():
+        if name not in EMOTION_INDEX:
+            raise ParamError(f"unknown emotion {name!r} (known: {', '.join(EMOTION_INDEX)})")
+        if not 0.0 <= value <= 1.0:
+            raise ParamError(f"emotion {name}={value} is outside 0..1")
+
+
+class IngestActor(Actor):
+    name = "ingest"
+    policy = "drop-newest"
+
+    def __init__(self, ctx: zmq.Context, cfg: Config, downstream: str = "resample") -> None:
+        super().__init__(ctx, downstream, cfg.sockets.queue_hwm)
+        self.cfg = cfg
+        self.streams: dict[str, _Stream] = {}
+        self.router: zmq.Socket | None = None
+        self.drain_reason: str | None = None  # set by the supervisor to end every stream
+
+    def on_start(self) -> None:
+        self.router = self.ctx.socket(zmq.ROUTER)
+        self.router.linger = 0
+        self.router.setsockopt(zmq.MAXMSGSIZE, self.cfg.sockets.max_message_bytes)
+        self.router.setsockopt(zmq.ROUTER_MANDATORY, 0)
+        self.router.bind(self.cfg.sockets.ingest)
+        self.log.info("ingest_bound", endpoint=self.cfg.sockets.ingest)
+
+    def on_stop(self) -> None:
+        if self.router is not None:
+            self.router.close(linger=0)
+            self.router = None
+
+    def poll_sockets(self) -> list[zmq.Socket]:
+        return [self.router] if self.router is not None else []
+
+    def on_message(self, msg: Message) -> None:
+        raise RuntimeError(f"ingest takes no inbox messages (got {msg.kind})")
+
+    # -- client traffic ----------------------------------------------------------------
+    def on_socket(self, sock: zmq.Socket) -> None:
+        for _ in range(256):
+            try:
+                frames = sock.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            client = frames[0].bytes
+            if len(frames) != 2:
+                self._reject(client, "", f"expected one Envelope frame, got {len(frames) - 1}")
+                continue
+            body = None
+            try:
+                kind, body = decode(frames[1].buffer)
+                handler = getattr(self, "_on_" + kind, None)
+                if handler is None:
+                    raise ProtocolError(f"{kind} is not accepted on the ingest socket")
+                handler(client, body)
+            except (ProtocolError, AudioError, ParamError) as exc:
+                self._reject(client, getattr(body, "stream_id", ""), str(exc))
+
+    def _reply(self, client: bytes, code: int, message: str, stream_id: str = "") -> None:
+        try:
+            self.router.send_multipart([client, status(code, message, stream_id)], zmq.NOBLOCK)
+        except zmq.ZMQError:
+            self.counters["replies_dropped"] += 1
+
+    def _reject(self, client: bytes, stream_id: str, message: str) -> None:
+        self.counters["rejected"] += 1
+        self.log.warning("message_rejected", stream=stream_id, reason=message)
+        self._reply(client, Code.ERROR, message, stream_id)
+
+    def _on_open_stream(self, client: bytes, o: pb.OpenStream) -> None:
+        sid = o.stream_id
+        if self.drain_reason is not None:
+            raise ProtocolError("the daemon is shutting down: no new streams")
+        if not sid or len(sid) > MAX_STREAM_ID or not sid.isprintable():
+            raise ProtocolError(f"stream_id must be 1-{MAX_STREAM_ID} printable characters")
+        if sid in self.streams:
+            raise ProtocolError(f"stream {sid!r} is already open")
+        if len(self.streams) >= self.cfg.daemon.max_streams:
+            raise ProtocolError(
+                f"admission refused: {len(self.streams)} streams open "
+                f"(max_streams={self.cfg.daemon.max_streams})"
+            )
+        channels = o.channels or 1
+        encoding = ENCODINGS.get(o.encoding)
+        if encoding is None:
+            raise ProtocolError(f"unknown encoding {o.encoding}")
+        check_format(o.sample_rate, channels, encoding)
+        maps = stream_params_maps(self.cfg, o)
+        StreamParams.defaults().updated(**maps)  # validates; raises ParamError
+        self.streams[sid] = _Stream(client, o.sample_rate, channels, encoding)
+        self.counters["streams_opened"] += 1
+        self.emit(
+            Message(
+                "open",
+                sid,
+                {"rate": o.sample_rate, "params": maps, "source": "zmq", "client": client.hex()},
+            )
+        )
+        self.log.info("stream_opened", stream=sid, rate=o.sample_rate, channels=channels)
+        self._reply(client, Code.OK, "stream opened", sid)
+
+    def _owned(self, client: bytes, sid: str) -> _Stream:
+        st = self.streams.get(sid)
+        if st is None or st.client != client:
+            raise ProtocolError(f"unknown stream {sid!r} (not open, or already closed)")
+        return st
+
+    def _on_audio_chunk(self, client: bytes, c: pb.AudioChunk) -> None:
+        st = self._owned(client, c.stream_id)
+        pcm = decode_pcm(c.data, st.encoding, st.channels, st.rate, self.cfg.daemon.max_chunk_s)
+        fields = {"seq": c.seq, "arrival_ns": time.time_ns()}
+        if c.emotion:
+            hint = dict(c.emotion)
+            check_emotion_hint(hint)
+            when = c.emotion_timecode if c.HasField("emotion_timecode") else st.samples / st.rate
+            fields["hint"] = {"emotion": hint, "timecode": when}
+        if c.seq != st.next_seq:
+            self.counters["seq_gaps"] += 1
+            self.log.warning("seq_gap", stream=c.stream_id, expected=st.next_seq, got=c.seq)
+        st.next_seq = c.seq + 1
+        st.samples += len(pcm)
+        st.last_activity = time.monotonic()
+        before = self.counters["dropped_audio"]
+        self.emit(Message("audio", c.stream_id, fields, {"pcm": pcm}))
+        if self.counters["dropped_audio"] != before:
+            st.dropped += 1
+            self._reply(client, Code.WARNING, "pipeline full: chunk dropped", c.stream_id)
+
+    def _on_close_stream(self, client: bytes, c: pb.CloseStream) -> None:
+        self._owned(client, c.stream_id)
+        self._close(c.stream_id, "closed")
+        self._reply(client, Code.OK, "stream closed", c.stream_id)
+
+    def _close(self, sid: str, reason: str) -> None:
+        st = self.streams.pop(sid)
+        fields = {"reason": reason, "dropped": st.dropped, "audio_s": st.samples / st.rate}
+        self.emit(Message("close", sid, fields))
+        self.log.info("stream_closed", stream=sid, reason=reason, audio_s=st.samples / st.rate)
+
+    # -- timers ------------------------------------------------------------------------
+    def on_tick(self) -> None:
+        if self.drain_reason is not None:
+            for sid in list(self.streams):
+                self._close(sid, self.drain_reason)
+            return
+        now = time.monotonic()
+        limit = self.cfg.daemon.stream_timeout_s
+        for sid, st in list(self.streams.items()):
+            if now - st.last_activity > limit:
+                self.counters["streams_timed_out"] += 1
+                self._close(sid, "timeout")
+                self._reply(st.client, Code.WARNING, f"no audio for {limit:g} s: stream ended", sid)

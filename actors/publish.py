@@ -1,0 +1,145 @@
+"""PublishActor: protobuf frames out on the PUB socket, topic = stream id.
+
+In:  open / frames (final weights, speaking, emotions) / close from the animate actor.
+Out: PUB multipart [stream_id, Envelope]: StreamStarted, one AnimationFrame per frame,
+     StreamEnded. Sinks (Live Link UDP, recorders) see the same frames in this thread.
+Drops: the PUB socket never blocks; libzmq drops a slow subscriber's messages at its
+     high-water mark (sockets.pub_hwm_messages). Our own send failures are counted.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol
+
+import numpy as np
+import zmq
+
+from facewire.actor import Actor
+from facewire.arkit import EMOTION_NAMES
+from facewire.messages import Message
+from facewire.proto import facewire_pb2 as pb
+from facewire.wire import encode
+
+
+class FrameSink(Protocol):
+    """Something besides the PUB socket that wants every stream's frames."""
+
+    def on_open(self, stream_id: str, names: list[str], fps: float) -> None: ...
+
+    def on_frames(
+        self, stream_id: str, first: int, weights: np.ndarray, emotions: np.ndarray
+    ) -> None: ...
+
+    def on_close(self, stream_id: str) -> None: ...
+
+
+class PublishActor(Actor):
+    name = "publish"
+
+    def __init__(
+        self,
+        ctx: zmq.Context,
+        endpoint: str,
+        info: dict,
+        hwm: int,
+        pub_hwm: int,
+        sinks: list[FrameSink] | None = None,
+    ) -> None:
+        super().__init__(ctx, None, hwm)
+        self.endpoint = endpoint
+        self.info = info  # names, fps, engine, model_id, lookahead_ms
+        self.pub_hwm = pub_hwm
+        self.sinks = sinks or []
+        self.pub: zmq.Socket | None = None
+        self.frames: dict[str, int] = {}  # open streams -> frames published
+
+    def on_start(self) -> None:
+        self.pub = self.ctx.socket(zmq.PUB)
+        self.pub.linger = 0
+        self.pub.set_hwm(self.pub_hwm)
+        self.pub.bind(self.endpoint)
+        self.log.info("pub_bound", endpoint=self.endpoint)
+
+    def on_stop(self) -> None:
+        if self.pub is not None:
+            self.pub.close(linger=0)
+            self.pub = None
+
+    def _send(self, sid: str, payload: bytes) -> None:
+        try:
+            self.pub.send_multipart([sid.encode(), payload], zmq.NOBLOCK)
+        except zmq.ZMQError:
+            self.counters["send_failed"] += 1
+
+    def on_message(self, msg: Message) -> None:
+        sid = msg.stream
+        if msg.kind == "open":
+            self.frames[sid] = 0
+            info = self.info
+            started = pb.StreamStarted(
+                stream_id=sid,
+                blendshape_names=info["names"],
+                emotion_names=EMOTION_NAMES,
+                fps=info["fps"],
+                engine=info["engine"],
+                model_id=info["model_id"],
+                lookahead_ms=info["lookahead_ms"],
+            )
+            self._send(sid, encode(stream_started=started))
+            for sink in self.sinks:
+                sink.on_open(sid, list(info["names"]), info["fps"])
+        elif msg.kind == "frames":
+            if sid not in self.frames:
+                self.counters["unknown_stream"] += 1
+                return
+            self._publish_frames(sid, msg)
+        elif msg.kind == "close":
+            count = self.frames.pop(sid, 0)
+            ended = pb.StreamEnded(
+                stream_id=sid,
+                frames=count,
+                reason=msg.fields.get("reason", "closed"),
+                dropped_chunks=int(msg.fields.get("dropped", 0)),
+                audio_seconds=float(msg.fields.get("audio_s", count / self.info["fps"])),
+            )
+            self._send(sid, encode(stream_ended=ended))
+            self.counters["streams_ended"] += 1
+            for sink in self.sinks:
+                sink.on_close(sid)
+        else:
+            raise ValueError(f"unexpected message kind {msg.kind}")
+
+    def _publish_frames(self, sid: str, msg: Message) -> None:
+        a = msg.arrays
+        first = int(msg.fields["first"])
+        if first != self.frames[sid]:
+            self.counters["frame_gaps"] += 1
+            self.log.warning("frame_gap", stream=sid, expected=self.frames[sid], got=first)
+        fps = self.info["fps"]
+        arrival = int(msg.fields.get("arrival_ns", 0))
+        weights, emotions, raw = a["weights"], a["emotions"], a["emotions_raw"]
+        speaking = a["speaking"]
+        for i in range(len(weights)):
+            seq = first + i
+            frame = pb.AnimationFrame(
+                stream_id=sid,
+                seq=seq,
+                timecode=seq / fps,
+                weights=weights[i].tolist(),
+                emotions=emotions[i].tolist(),
+                emotions_raw=raw[i].tolist(),
+                speaking=bool(speaking[i]),
+                audio_arrival_ns=arrival,
+                publish_ns=time.time_ns(),
+            )
+            self._send(sid, encode(animation_frame=frame))
+        self.frames[sid] = first + len(weights)
+        self.counters["frames"] += len(weights)
+        for sink in self.sinks:
+            sink.on_frames(sid, first, weights, emotions)
+
+    def snapshot(self) -> dict:
+        snap = super().snapshot()
+        snap["streams"] = dict(self.frames)
+        return snap

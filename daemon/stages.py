@@ -1,0 +1,126 @@
+"""The per-stream processing stages, free of sockets.
+
+The actors wrap these objects and `facewire convert` chains them directly, so a file
+converted offline and the same file streamed through the daemon go through the same code
+and give the same frames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from facewire.engines.base import Engine
+from facewire.engines.emotion import EmotionEstimator, EmotionPostProcessor
+from facewire.engines.params import StreamParams
+from facewire.engines.vad import VoiceActivity
+
+
+@dataclass
+class LipsyncOut:
+    """Frames a stream produced in one batch: lip-sync weights and voice activity."""
+
+    first: int  # index of the first frame
+    lipsync: np.ndarray  # (n, 52) float32
+    speaking: np.ndarray  # (n,) bool
+
+
+class _LipsyncStream:
+    def __init__(self, engine: Engine, fps: float) -> None:
+        self.state = engine.new_stream()
+        self.vad = VoiceActivity(fps)
+        self.pending_audio: list[np.ndarray] = []
+        self.pending_frames = np.zeros((0, len(engine.channel_names)), dtype=np.float32)
+        self.emitted = 0
+        self.final = False
+
+
+class LipsyncBatch:
+    """All live streams of one engine; `run()` makes one batched engine call per tick."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.fps = engine.fps
+        self._streams: dict[str, _LipsyncStream] = {}
+
+    def __contains__(self, stream_id: str) -> bool:
+        return stream_id in self._streams
+
+    def __len__(self) -> int:
+        return len(self._streams)
+
+    def open(self, stream_id: str) -> None:
+        self._streams[stream_id] = _LipsyncStream(self.engine, self.fps)
+
+    def feed(self, stream_id: str, pcm_f32: np.ndarray) -> None:
+        st = self._streams[stream_id]
+        st.pending_audio.append(pcm_f32)
+        st.vad.push(pcm_f32)
+
+    def close(self, stream_id: str) -> None:
+        st = self._streams[stream_id]
+        st.final = True
+        st.vad.finish()
+
+    def drop(self, stream_id: str) -> None:
+        self._streams.pop(stream_id, None)
+
+    def run(self) -> dict[str, LipsyncOut]:
+        """Advance every stream with news; finished streams are flushed and forgotten."""
+        busy = [(sid, st) for sid, st in self._streams.items() if st.pending_audio or st.final]
+        outputs: dict[str, LipsyncOut] = {}
+        if not busy:
+            return outputs
+        batch = []
+        for _, st in busy:
+            audio = (
+                np.concatenate(st.pending_audio)
+                if st.pending_audio
+                else np.zeros(0, dtype=np.float32)
+            )
+            st.pending_audio = []
+            batch.append((st.state, audio, st.final))
+        results = self.engine.process(batch)
+        for (sid, st), frames in zip(busy, results, strict=True):
+            if len(frames):
+                st.pending_frames = np.concatenate([st.pending_frames, frames])
+            n = min(len(st.pending_frames), st.vad.frames_known() - st.emitted)
+            if n:
+                speaking = st.vad.take(st.emitted + n)
+                outputs[sid] = LipsyncOut(st.emitted, st.pending_frames[:n], speaking)
+                st.pending_frames = st.pending_frames[n:]
+                st.emitted += n
+            if st.final:
+                del self._streams[sid]
+        return outputs
+
+
+class EmotionStage:
+    """One stream's emotion: the voice estimate, client hints, A2F post-processing."""
+
+    def __init__(self, params: StreamParams, fps: float) -> None:
+        self.estimator = EmotionEstimator(fps)
+        self.post = EmotionPostProcessor(params, fps)
+
+    def set_params(self, params: StreamParams) -> None:
+        self.post.set_params(params)
+
+    def feed(self, pcm_f32: np.ndarray) -> None:
+        self.estimator.push(pcm_f32)
+
+    def hint(self, emotion: dict[str, float], timecode: float) -> None:
+        self.post.add_hint(emotion, timecode)
+
+    def finish(self) -> None:
+        self.estimator.finish()
+
+    def frames(self, first: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """(emotions, raw) for frames first..first+n-1, both (n, 10) float32."""
+        raw = self.estimator.pop(n)
+        return self.post.step(raw, first), raw
+
+
+def params_from(maps: dict[str, dict]) -> StreamParams:
+    """StreamParams from the wire-name maps that travel in open/params messages."""
+    return StreamParams.defaults().updated(**maps)

@@ -1,0 +1,40 @@
+"""Engine selection by name: onnx (default), dsp, tensorrt, or auto."""
+
+from __future__ import annotations
+
+import structlog
+
+from facewire.engines.base import Engine
+
+log = structlog.get_logger()
+
+
+def load_engine(name: str, fps: float, threads: int = 1) -> Engine:
+    """Build the named engine; `auto` prefers TensorRT on a GPU, then onnxruntime.
+
+    Raises RuntimeError with the reason when a named engine cannot run here.
+    """
+    if name == "dsp":
+        from facewire.engines.dsp import DspEngine
+
+        return DspEngine(fps=fps)
+    if name == "onnx":
+        from facewire.engines.onnx import OnnxEngine
+
+        return OnnxEngine(fps=fps, threads=threads)
+    if name == "tensorrt":
+        from facewire.engines.tensorrt import TensorRTEngine
+
+        return TensorRTEngine(fps=fps)
+    if name == "auto":
+        for candidate in ("tensorrt", "onnx"):
+            try:
+                engine = load_engine(candidate, fps, threads)
+            except (ImportError, RuntimeError, OSError) as exc:
+                log.info("engine_unavailable", engine=candidate, reason=str(exc))
+                continue
+            log.info("engine_selected", engine=engine.name)
+            return engine
+        log.warning("engine_fallback", engine="dsp", reason="no learned engine can run here")
+        return load_engine("dsp", fps, threads)
+    raise RuntimeError(f"unknown engine {name!r} (choose auto, onnx, dsp or tensorrt)")

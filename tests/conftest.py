@@ -1,0 +1,133 @@
+"""Shared fixtures: real audio, and a real `facewire run` process on private endpoints.
+
+The daemon fixture starts the installed command as a subprocess with NOTIFY_SOCKET pointing
+at a datagram socket the test owns, and waits for READY=1: the same notify protocol systemd
+speaks, so every integration test also checks that the daemon reports readiness honestly.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import soxr
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE_WAV = REPO / "daemon" / "data" / "example.wav"
+SHARED = REPO.parent / "shared"
+SPEECH = SHARED / "data" / "speech"
+FACEWIRE = shutil.which("facewire") or str(Path(sys.executable).with_name("facewire"))
+
+
+@pytest.fixture(scope="session")
+def example_pcm() -> tuple[np.ndarray, int]:
+    pcm, rate = sf.read(str(EXAMPLE_WAV), dtype="float32")
+    return pcm, rate
+
+
+@pytest.fixture(scope="session")
+def wav44k(tmp_path_factory, example_pcm) -> Path:
+    """The example speech as a 44.1 kHz 16-bit wav (real speech, resampled)."""
+    pcm, rate = example_pcm
+    path = tmp_path_factory.mktemp("audio") / "speech44k.wav"
+    sf.write(str(path), soxr.resample(pcm, rate, 44_100), 44_100, subtype="PCM_16")
+    return path
+
+
+class Daemon:
+    """A running `facewire run` process with ipc endpoints in a private directory."""
+
+    def __init__(self, tmp: Path, config: dict, extra_args: list[str] | None = None) -> None:
+        self.dir = tmp
+        self.ingest = f"ipc://{tmp}/ingest"
+        self.pub = f"ipc://{tmp}/pub"
+        self.control = f"ipc://{tmp}/control"
+        cfg = {"sockets": {"ingest": self.ingest, "pub": self.pub, "control": self.control}}
+        for section, values in config.items():
+            cfg.setdefault(section, {}).update(values)
+        cfg.setdefault("daemon", {}).setdefault("log_format", "json")
+        self.config_path = tmp / "config.yaml"
+        self.config_path.write_text(yaml.safe_dump(cfg))
+        self.notify_path = str(tmp / "notify.sock")
+        self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.notify.bind(self.notify_path)
+        self.notifications: list[str] = []
+        self.log_path = tmp / "daemon.log"
+        env = dict(os.environ, NOTIFY_SOCKET=self.notify_path, OMP_NUM_THREADS="1")
+        self.proc = subprocess.Popen(
+            [FACEWIRE, "run", "--config", str(self.config_path), *(extra_args or [])],
+            stdout=open(self.log_path, "wb"),
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        self.wait_for("READY=1", 30)
+
+    def wait_for(self, state: str, timeout: float) -> str:
+        """Read notify datagrams until one contains `state`; fail on timeout or exit."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(state in n for n in self.notifications):
+                return state
+            self.notify.settimeout(0.2)
+            try:
+                self.notifications.append(self.notify.recv(4096).decode())
+            except TimeoutError:
+                if self.proc.poll() is not None:
+                    raise AssertionError(
+                        f"daemon exited ({self.proc.returncode}):\n{self.log()}"
+                    ) from None
+        raise AssertionError(f"no {state} within {timeout} s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-5000:]
+
+    def signal(self, sig: int) -> None:
+        self.proc.send_signal(sig)
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.notify.close()
+        return self.proc.returncode
+
+
+@pytest.fixture
+def start_daemon():
+    """Factory: start_daemon(config_dict, extra_args) -> Daemon; all stopped at the end."""
+    started: list[Daemon] = []
+    dirs: list[str] = []
+
+    def start(config: dict | None = None, extra_args: list[str] | None = None) -> Daemon:
+        # ipc paths must stay short (108 bytes), so not under pytest's long tmp_path.
+        tmp = Path(tempfile.mkdtemp(prefix="fw-"))
+        dirs.append(str(tmp))
+        d = Daemon(tmp, config or {}, extra_args)
+        started.append(d)
+        return d
+
+    yield start
+    for d in started:
+        d.stop()
+    for path in dirs:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def dsp_daemon(start_daemon):
+    return start_daemon({"daemon": {"engine": "dsp"}})
