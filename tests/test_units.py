@@ -1,0 +1,136 @@
+"""Unit tests of the daemon's pure parts: config, messages, audio, features, sd_notify."""
+
+from __future__ import annotations
+
+import socket
+
+import numpy as np
+import pytest
+import soxr
+
+from facewire import config
+from facewire.audio import AudioError, StreamResampler, decode_pcm, resample
+from facewire.engines.base import FpsResampler, frames_for
+from facewire.engines.features import StreamingWindows, log_mel, log_mel_windows
+from facewire.messages import Message
+from facewire.sdnotify import Notifier
+from tests.conftest import REPO
+
+
+def test_config_yaml_documents_exactly_the_defaults():
+    assert config.load(REPO / "config.yaml") == config.Config()
+
+
+def test_unknown_config_key_suggests_the_right_one(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("daemon:\n  fsp: 30\n")
+    with pytest.raises(config.ConfigError, match="did you mean 'fps'"):
+        config.load(p)
+    p.write_text("socket:\n  pub: x\n")
+    with pytest.raises(config.ConfigError, match="did you mean 'sockets'"):
+        config.load(p)
+
+
+@pytest.mark.parametrize(
+    "text,fragment",
+    [
+        ("daemon:\n  fps: 120\n", "daemon.fps=120.0 is outside the allowed range 24..60"),
+        ("daemon:\n  engine: magic\n", "choose one of auto, onnx, dsp, tensorrt"),
+        ("daemon:\n  max_streams: lots\n", "max_streams='lots' is not a valid int"),
+        ("face:\n  blink_strenght: 1\n", "blink_strength"),
+        ("[1, 2\n", "not valid YAML"),
+    ],
+)
+def test_bad_config_values_name_key_value_and_range(tmp_path, text, fragment):
+    p = tmp_path / "c.yaml"
+    p.write_text(text)
+    with pytest.raises(config.ConfigError, match=fragment.replace("(", r"\(").replace(".", r"\.")):
+        config.load(p)
+
+
+def test_cli_style_overrides_beat_the_file():
+    cfg = config.Config().with_overrides(daemon__fps=60, sockets__pub="ipc:///tmp/x", daemon__engine=None)
+    assert cfg.daemon.fps == 60.0 and cfg.sockets.pub == "ipc:///tmp/x"
+    assert cfg.daemon.engine == "auto"
+
+
+def test_messages_round_trip_header_and_arrays():
+    w = np.random.default_rng(0).random((3, 55), dtype=np.float32)
+    msg = Message("frames", "s1", {"first": 7}, {"weights": w, "speaking": np.ones(3, "u1")})
+    back = Message.from_frames([bytes(f) for f in msg.to_frames()])
+    assert back.kind == "frames" and back.stream == "s1" and back.fields == {"first": 7}
+    assert np.array_equal(back.arrays["weights"], w) and back.arrays["speaking"].shape == (3,)
+    with pytest.raises(ValueError, match="buffers"):
+        Message.from_frames(msg.to_frames()[:1])
+
+
+def test_decode_pcm_mixes_down_and_validates():
+    st = np.array([[1000, -1000], [32767, 32767]], "<i2")
+    mono = decode_pcm(st.tobytes(), "s16le", 2, 16000, 10)
+    assert mono.dtype == np.float32 and np.allclose(mono, [0.0, 32767 / 32768])
+    with pytest.raises(AudioError, match="whole number"):
+        decode_pcm(b"\0" * 3, "s16le", 1, 16000, 10)
+    with pytest.raises(AudioError, match="NaN"):
+        decode_pcm(np.array([np.nan], "<f4").tobytes(), "f32le", 1, 16000, 10)
+    with pytest.raises(AudioError, match="exceeds"):
+        decode_pcm(np.zeros(801, "<i2").tobytes(), "s16le", 1, 8000, 0.1)
+
+
+@pytest.mark.parametrize("rate", [8000, 22050, 44100, 48000, 96000])
+def test_resampling_is_chunk_size_invariant(rate, example_pcm):
+    pcm, src = example_pcm
+    x = soxr.resample(pcm, src, rate).astype(np.float32)
+    whole = resample(x, rate)
+    for chunk in (17, 441, 4096):
+        r = StreamResampler(rate)
+        parts = [r.process(x[i : i + chunk]) for i in range(0, len(x), chunk)]
+        parts.append(r.process(np.zeros(0, np.float32), last=True))
+        streamed = np.concatenate(parts)
+        assert len(streamed) == len(whole)
+        assert np.abs(streamed - whole).max() < 1e-5
+    assert abs(len(whole) - len(x) * 16000 / rate) <= 1
+
+
+def test_resampler_memory_is_constant_over_an_hour_of_chunks():
+    r = StreamResampler(44100)
+    block = np.zeros(882, np.float32)
+    out = 0
+    for _ in range(3600 * 50 // 60):  # a minute of 20 ms chunks is enough to see growth
+        out += len(r.process(block))
+    assert abs(out - 60 * 16000) < 400
+
+
+def test_streaming_log_mel_equals_offline():
+    x = np.random.default_rng(1).normal(0, 0.1, 16000).astype(np.float32)
+    offline = log_mel(x)
+    s = StreamingWindows()
+    rows = []
+    for i in range(0, len(x), 777):
+        s.push(x[i : i + 777])
+        rows.append(log_mel_windows(s.take(s.ready())))
+    s.finish()
+    rows.append(log_mel_windows(s.take(s.ready())))
+    assert np.abs(np.concatenate(rows) - offline).max() < 1e-4
+
+
+def test_fps_resampler_interpolates_and_counts_frames():
+    r = FpsResampler(30.0, 1)
+    rows = np.arange(101, dtype=np.float32)[:, None]  # value = feature index = t * 100
+    r.push(rows)
+    out = r.pop(frames_for(16000, 30.0))
+    assert len(out) == 30
+    assert np.allclose(out[:, 0], np.arange(30) / 30 * 100, atol=1e-4)
+
+
+def test_sd_notify_speaks_the_datagram_protocol(tmp_path):
+    path = str(tmp_path / "n.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    srv.bind(path)
+    srv.settimeout(2)
+    n = Notifier(path)
+    n.ready("engine=dsp")
+    n.watchdog()
+    n.stopping()
+    got = [srv.recv(100).decode() for _ in range(3)]
+    assert got == ["READY=1\nSTATUS=engine=dsp", "WATCHDOG=1", "STOPPING=1"]
+    assert not Notifier("").enabled
