@@ -21,9 +21,16 @@ from facewire.stages import LipsyncBatch
 class InferenceActor(Actor):
     name = "inference"
 
-    def __init__(self, ctx: zmq.Context, engine: Engine, hwm: int, downstream: str = "emotion"):
+    def __init__(
+        self,
+        ctx: zmq.Context,
+        engine: Engine,
+        hwm: int,
+        downstream: str = "emotion",
+        vad: str = "silero",
+    ) -> None:
         super().__init__(ctx, downstream, hwm)
-        self.batch = LipsyncBatch(engine)
+        self.batch = LipsyncBatch(engine, vad)
         self.arrival: dict[str, int] = {}  # newest audio arrival stamp per stream (ns)
         self.closing: dict[str, Message] = {}
 

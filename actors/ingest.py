@@ -19,10 +19,9 @@ from dataclasses import dataclass, field
 import zmq
 
 from facewire.actor import Actor
-from facewire.arkit import EMOTION_INDEX
 from facewire.audio import AudioError, check_format, decode_pcm
 from facewire.config import Config
-from facewire.engines.params import ParamError, StreamParams
+from facewire.engines.params import ParamError, StreamParams, check_emotion_map
 from facewire.messages import Message
 from facewire.proto import facewire_pb2 as pb
 from facewire.wire import Code, ProtocolError, decode, status
@@ -54,14 +53,6 @@ def stream_params_maps(cfg: Config, o: pb.OpenStream | None = None) -> dict[str,
         maps["preferred_emotion"] = dict(o.preferred_emotion)
         maps["beginning_emotion"] = dict(o.beginning_emotion)
     return {k: v for k, v in maps.items() if v}
-
-
-def check_emotion_hint(hint: dict[str, float]) -> None:
-    for name, value in hint.items():
-        if name not in EMOTION_INDEX:
-            raise ParamError(f"unknown emotion {name!r} (known: {', '.join(EMOTION_INDEX)})")
-        if not 0.0 <= value <= 1.0:
-            raise ParamError(f"emotion {name}={value} is outside 0..1")
 
 
 class IngestActor(Actor):
@@ -170,7 +161,7 @@ class IngestActor(Actor):
         fields = {"seq": c.seq, "arrival_ns": time.time_ns()}
         if c.emotion:
             hint = dict(c.emotion)
-            check_emotion_hint(hint)
+            check_emotion_map(hint, "emotion hint")
             when = c.emotion_timecode if c.HasField("emotion_timecode") else st.samples / st.rate
             fields["hint"] = {"emotion": hint, "timecode": when}
         if c.seq != st.next_seq:

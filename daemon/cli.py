@@ -95,6 +95,7 @@ def cmd_run(args) -> int:
     cfg = _load_config(args)
     logs.configure(cfg.daemon.log_format, cfg.daemon.log_level)
     sup = Supervisor(cfg, args.config)
+    sup.install_signals()
     sup.start()
     sup.run_forever()
     return 0

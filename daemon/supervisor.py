@@ -145,6 +145,15 @@ class Supervisor:
         publish = self.actor("publish")
         return dict(publish.frames) if publish else {}
 
+    def has_stream(self, stream_id: str) -> bool:
+        """Whether a source has `stream_id` open (sources know first, publish last)."""
+        for actor in self.actors:
+            streams = getattr(actor, "streams", None)
+            if hasattr(actor, "drain_reason") and isinstance(streams, dict):
+                if stream_id in streams:
+                    return True
+        return stream_id in self.open_streams()
+
     def snapshot(self) -> dict:
         return {
             "engine": self.engine.name,
@@ -204,12 +213,14 @@ class Supervisor:
             actor.stop()
         log.info("daemon_stopped")
 
-    def run_forever(self, install_signals: bool = True) -> None:
-        """Main loop of the `facewire run` process: health checks, signals, shutdown."""
-        if install_signals:
-            signal.signal(signal.SIGTERM, lambda *_: self.request_stop())
-            signal.signal(signal.SIGINT, lambda *_: self.request_stop())
-            signal.signal(signal.SIGHUP, lambda *_: self.request_reload())
+    def install_signals(self) -> None:
+        """SIGTERM/SIGINT drain and stop, SIGHUP reloads; installed before READY is sent."""
+        signal.signal(signal.SIGTERM, lambda *_: self.request_stop())
+        signal.signal(signal.SIGINT, lambda *_: self.request_stop())
+        signal.signal(signal.SIGHUP, lambda *_: self.request_reload())
+
+    def run_forever(self) -> None:
+        """Main loop of the `facewire run` process: health checks, reloads, shutdown."""
         interval = min(watchdog_interval_s() or 1.0, 1.0)
         last_watchdog = 0.0
         while not self._stop.is_set():

@@ -80,9 +80,7 @@ def test_bad_audio_and_stream_misuse_get_errors_and_good_stream_keeps_every_fram
 ):
     d = dsp_daemon
     pcm, rate = example_pcm
-    good_blocks = [
-        (pcm[i : i + 320] * 32767).astype("<i2") for i in range(0, len(pcm), 320)
-    ]
+    good_blocks = [(pcm[i : i + 320] * 32767).astype("<i2") for i in range(0, len(pcm), 320)]
     with (
         Client(d.ingest) as good,
         Client(d.ingest) as bad,
@@ -154,8 +152,10 @@ def test_idle_stream_times_out_with_stream_ended(start_daemon):
 
 @pytest.mark.parametrize(
     "content,fragment",
-    [(b"RIFF\x00\x00\x00\x00WAVEfmt broken", "not a readable audio file"),
-     (b"just some text\n" * 20, "not a readable audio file")],
+    [
+        (b"RIFF\x00\x00\x00\x00WAVEfmt broken", "not a readable audio file"),
+        (b"just some text\n" * 20, "not a readable audio file"),
+    ],
 )
 def test_convert_rejects_a_broken_file_in_one_line(tmp_path, content, fragment):
     bad = tmp_path / "broken.wav"
@@ -163,7 +163,9 @@ def test_convert_rejects_a_broken_file_in_one_line(tmp_path, content, fragment):
     out = tmp_path / "out.json"
     r = subprocess.run(
         [FACEWIRE, "convert", str(bad), "-o", str(out), "--engine", "dsp"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert r.returncode != 0
     assert fragment in r.stderr and len(r.stderr.strip().splitlines()) == 1
@@ -171,11 +173,17 @@ def test_convert_rejects_a_broken_file_in_one_line(tmp_path, content, fragment):
 
 
 def test_convert_rejects_a_missing_file_and_bad_params(tmp_path):
-    r = subprocess.run([FACEWIRE, "convert", str(tmp_path / "nope.wav"), "-o", "-"],
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [FACEWIRE, "convert", str(tmp_path / "nope.wav"), "-o", "-"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode != 0 and "no such file" in r.stderr
     r = subprocess.run(
         [FACEWIRE, "convert", str(tmp_path / "x.wav"), "-o", "-", "--param", "jaw_strength=2"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert r.returncode != 0 and "jaw_strength" in r.stderr

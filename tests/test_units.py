@@ -49,7 +49,9 @@ def test_bad_config_values_name_key_value_and_range(tmp_path, text, fragment):
 
 
 def test_cli_style_overrides_beat_the_file():
-    cfg = config.Config().with_overrides(daemon__fps=60, sockets__pub="ipc:///tmp/x", daemon__engine=None)
+    cfg = config.Config().with_overrides(
+        daemon__fps=60, sockets__pub="ipc:///tmp/x", daemon__engine=None
+    )
     assert cfg.daemon.fps == 60.0 and cfg.sockets.pub == "ipc:///tmp/x"
     assert cfg.daemon.engine == "auto"
 

@@ -1,0 +1,384 @@
+"""Emotion from the voice alone, and A2F's emotion post-processing.
+
+`EmotionEstimator` measures prosody and voice quality and maps them to Audio2Emotion's ten
+classes. There is no labelled emotional-speech corpus here, so nothing is learned: the
+mapping follows the acoustic-correlates literature (Scherer 2003; Juslin & Laukka 2003;
+Banse & Scherer 1996): high arousal (anger, joy, fear, amazement) raises pitch level and
+range, vocal effort (a flatter spectral tilt) and speaking rate and shortens pauses; low
+arousal (sadness, grief) does the opposite; breathiness (low harmonics-to-noise ratio, long
+unvoiced breaths) marks being out of breath. Valence is only weakly audible in prosody:
+we take wide, lively pitch movement as positive and a tense, effortful, irregular voice
+(strong high frequencies, pitch perturbation) as negative. Features become z-scores
+against a neutral reference (read speech) blended with the stream's own running averages,
+so a speaker's habits fade into the baseline over ~30 s of speech (speaker adaptation).
+The arousal/valence/breathiness point is then scored against a prototype per class and a
+neutral prototype; the neutral share is left out, so the ten values sum to at most 1, and
+silence gives all zeros. Limits: see docs/PARAMETERS.md.
+
+`EmotionPostProcessor` is A2F's post-processing (audio2emotion-sdk's PostProcess), per frame:
+contrast, keep the top max_emotions, blend with the previous vector (live_blend_coef), mix
+in the preferred emotion or the client's hint, smooth over live_transition_time, scale by
+emotion_strength.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Mapping
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from facewire.arkit import EMOTION_NAMES
+from facewire.engines.base import frames_for
+from facewire.engines.params import ParamError, StreamParams, check_emotion_map
+
+SAMPLE_RATE = 16_000
+HOP = 160  # 10 ms analysis hop
+WIN = 640  # 40 ms causal window: hop j covers samples [(j + 1) * HOP - WIN, (j + 1) * HOP)
+N_FFT = 1024  # exact autocorrelation for lags < N_FFT - WIN = 384 samples
+F0_MIN, F0_MAX = 70.0, 500.0
+UPDATE_HOPS = 25  # a new estimate every 0.25 s (4 Hz)
+WINDOW_HOPS = 150  # each estimate looks at the last 1.5 s
+HISTORY_HOPS = 1000  # 10 s of per-hop features kept for the noise floor and speaker pitch floor
+N_CLASSES = len(EMOTION_NAMES)
+
+_HANN = np.hanning(WIN + 2)[1:-1]
+_FREQS = np.fft.rfftfreq(N_FFT, 1.0 / SAMPLE_RATE)
+_LOW_BAND = (_FREQS >= 80) & (_FREQS < 1000)
+_HIGH_BAND = (_FREQS >= 1000) & (_FREQS < 4000)
+_WIN_AC = np.fft.irfft(np.abs(np.fft.rfft(_HANN, N_FFT)) ** 2, N_FFT)
+_LAG_MIN = int(SAMPLE_RATE / F0_MAX)
+_LAG_MAX = int(math.ceil(SAMPLE_RATE / F0_MIN))
+VOICING_THRESHOLD = 0.45  # normalised autocorrelation peak that counts as voiced
+SPEECH_FLOOR_DB = -50.0  # dBFS: quieter hops are never speech
+SPEECH_ABOVE_NOISE_DB = 10.0
+MIN_ACTIVE_FRACTION = 0.15  # less speech than this in a window -> no emotion (all zeros)
+
+
+def hop_features(windows: np.ndarray) -> np.ndarray:
+    """Per-hop measurements of (n, WIN) float audio windows.
+
+    Returns:
+        (n, 4) float64: energy dBFS, F0 in semitones re 100 Hz (nan when unvoiced),
+        voicing (normalised autocorrelation peak, 0..1), spectral tilt in dB
+        (1-4 kHz band power over 80-1000 Hz band power).
+    """
+    n = len(windows)
+    energy = 10.0 * np.log10(np.mean(windows**2, axis=1) + 1e-10)
+    spec = np.fft.rfft(windows * _HANN, N_FFT, axis=1)
+    power = spec.real**2 + spec.imag**2
+    tilt = 10.0 * np.log10(
+        (power[:, _HIGH_BAND].sum(1) + 1e-12) / (power[:, _LOW_BAND].sum(1) + 1e-12)
+    )
+    ac = np.fft.irfft(power, N_FFT, axis=1)[:, : _LAG_MAX + 2]
+    ac = ac / np.maximum(ac[:, :1], 1e-12) / (_WIN_AC[: _LAG_MAX + 2] / _WIN_AC[0])
+    seg = ac[:, _LAG_MIN : _LAG_MAX + 1]
+    k = np.argmax(seg, axis=1)
+    peak = seg[np.arange(n), k]
+    lag = (k + _LAG_MIN).astype(np.float64)
+    # Parabolic interpolation of the peak for sub-sample lag precision.
+    inner = (k > 0) & (k < seg.shape[1] - 1)
+    km, kp = np.maximum(k - 1, 0), np.minimum(k + 1, seg.shape[1] - 1)
+    a, b, c = seg[np.arange(n), km], peak, seg[np.arange(n), kp]
+    denom = a - 2 * b + c
+    shift = np.where(inner & (denom < 0), 0.5 * (a - c) / np.where(denom < 0, denom, -1), 0.0)
+    lag = lag + shift
+    voicing = np.clip(peak, 0.0, 1.0)
+    f0_st = 12.0 * np.log2(SAMPLE_RATE / lag / 100.0)
+    voiced = (voicing >= VOICING_THRESHOLD) & (energy > SPEECH_FLOOR_DB)
+    f0_st = np.where(voiced, f0_st, np.nan)
+    return np.stack([energy, f0_st, voicing, tilt], axis=1)
+
+
+# Window descriptors (see window_descriptors) and their neutral reference: the mean over the
+# read, neutral speech clips in /work/shared/data/speech/aligned (LibriVox, praatIO, MFA), and
+# a spread that is a plausible within-speaker range (documented in docs/PARAMETERS.md).
+DESCRIPTORS = ("f0_level", "f0_range", "tilt", "hnr", "jitter", "rate", "pause", "breath",
+               "loud", "attack")  # fmt: skip
+REF_MEAN = np.array([3.75, 7.8, -12.8, 9.4, 0.29, 7.9, 0.11, 0.0, -24.6, 3.2])
+REF_STD = np.array([2.5, 3.0, 5.0, 2.5, 0.06, 1.5, 0.07, 0.08, 4.0, 0.8])
+ADAPT_SECONDS = 30.0  # speech seconds after which the stream's own average weighs as much
+
+# Arousal, valence and breathiness as weighted sums of descriptor z-scores (directions from
+# the literature cited above; magnitudes set by hand, not fitted).
+_W_AROUSAL = np.array([0.35, 0.20, 0.20, 0.0, 0.0, 0.10, -0.15, 0.0, 0.10, 0.20])
+_W_VALENCE = np.array([0.10, 0.30, -0.15, 0.15, -0.15, 0.0, 0.0, 0.0, 0.0, -0.30])
+_W_BREATH = np.array([0.0, 0.0, 0.0, -0.30, 0.0, 0.0, 0.20, 0.50, 0.0, 0.0])
+
+# Class prototypes in (arousal, valence, breathiness), after Russell's circumplex; neutral at 0.
+PROTOTYPES = {
+    "amazement": (1.3, 0.5, 0.0), "anger": (1.5, -1.0, 0.0), "cheekiness": (0.6, 1.0, 0.0),
+    "disgust": (0.3, -1.2, 0.0), "fear": (1.2, -1.1, 0.3), "grief": (-0.8, -1.4, 0.4),
+    "joy": (1.2, 1.3, 0.0), "outofbreath": (0.6, 0.0, 1.6), "pain": (0.8, -1.5, 0.3),
+    "sadness": (-1.3, -0.8, 0.0),
+}  # fmt: skip
+_PROTO = np.array([PROTOTYPES[n] for n in EMOTION_NAMES])
+PROTO_WIDTH = 0.6  # Gaussian width of each prototype's basin in the (A, V, B) space
+NEUTRAL_BIAS = math.log(2.0)  # neutral's prior weight: ~13 % emotion mass at the origin
+
+
+def _quantile(x: np.ndarray, q: float) -> float:
+    """The q-quantile as the nearest order statistic (cheaper than np.percentile)."""
+    k = min(len(x) - 1, int(q * len(x)))
+    return float(np.partition(x, k)[k])
+
+
+def window_descriptors(feats: np.ndarray, noise_db: float, pitch_floor_st: float) -> np.ndarray:
+    """Descriptors of one analysis window (see DESCRIPTORS); nan where not measurable.
+
+    Args:
+        feats: (n, 4) hop_features rows of the window, oldest first.
+        noise_db: the stream's noise floor (dBFS), for speech activity.
+        pitch_floor_st: the speaker's low pitch (10th percentile, semitones), for f0_level.
+    """
+    energy, f0, voicing, tilt = feats.T
+    active = energy > max(noise_db + SPEECH_ABOVE_NOISE_DB, SPEECH_FLOOR_DB)
+    voiced = active & ~np.isnan(f0)
+    out = np.full(len(DESCRIPTORS), np.nan)
+    if voiced.sum() >= 10:
+        fv = f0[voiced]
+        out[0] = np.median(fv) - pitch_floor_st
+        lo, hi = _quantile(fv, 0.1), _quantile(fv, 0.9)
+        out[1] = hi - lo
+        out[2] = float(np.mean(tilt[voiced]))
+        r = np.clip(voicing[voiced], 1e-3, 0.999)
+        out[3] = float(np.mean(10 * np.log10(r / (1 - r))))
+        both = voiced[1:] & voiced[:-1]
+        d = np.abs(np.diff(f0))[both]
+        d = d[d < 2.0]  # larger steps are intonation or octave errors, not perturbation
+        out[4] = float(np.mean(d)) if len(d) else np.nan
+    idx = np.flatnonzero(active)
+    if len(idx):
+        span = idx[-1] - idx[0] + 1
+        seconds = active.sum() / 100.0
+        out[6] = 1.0 - active.sum() / span  # pauses inside the speech span
+        es = np.convolve(np.where(voiced, energy, -100.0), np.ones(3) / 3, mode="same")
+        pad = np.pad(es, 10, constant_values=-100.0)
+        local_max = sliding_window_view(pad[6:-6], 9).max(axis=1)
+        local_min = sliding_window_view(np.pad(es, 10, constant_values=np.inf), 21).min(axis=1)
+        peaks = int(np.sum(voiced & (es >= local_max) & (es - local_min > 3.0)))
+        out[5] = peaks / seconds
+        out[7] = _breath_fraction(active & np.isnan(f0), len(active)) / max(active.mean(), 1e-6)
+        out[8] = float(np.mean(energy[active]))
+        both_active = active[1:] & active[:-1]
+        if both_active.sum() >= 10:
+            out[9] = _quantile(np.diff(energy)[both_active], 0.95)  # abrupt onsets, dB / 10 ms
+    return out
+
+
+def _breath_fraction(unvoiced_active: np.ndarray, n: int) -> float:
+    """Share of the window in unvoiced sound runs of >= 150 ms (breaths; consonants are short)."""
+    edges = np.diff(np.concatenate([[0], unvoiced_active.astype(np.int8), [0]]))
+    runs = np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)
+    return float(runs[runs >= 15].sum()) / n
+
+
+def affect(z: np.ndarray) -> np.ndarray:
+    """(arousal, valence, breathiness) from descriptor z-scores (nan counts as 0)."""
+    z = np.nan_to_num(np.clip(z, -3.0, 3.0))
+    return np.array([_W_AROUSAL @ z, _W_VALENCE @ z, _W_BREATH @ z])
+
+
+def class_probabilities(point: np.ndarray) -> np.ndarray:
+    """Ten class probabilities for an (A, V, B) point; the rest of the mass is neutral."""
+    d2 = np.concatenate([((_PROTO - point) ** 2).sum(1), [(point**2).sum()]])
+    logits = -d2 / (2 * PROTO_WIDTH**2)
+    logits[-1] += NEUTRAL_BIAS
+    p = np.exp(logits - logits.max())
+    return (p / p.sum())[:N_CLASSES]
+
+
+class EmotionEstimator:
+    """Causal, speaker-adaptive emotion estimate of one stream, at the stream's frame rate.
+
+    Estimates are made every 0.25 s of audio from the last 1.5 s; frame k (t = k / fps)
+    carries the latest estimate made at or before t, so it uses only audio up to t, and the
+    result does not depend on how the audio is chunked.
+    """
+
+    def __init__(self, fps: float) -> None:
+        self.fps = float(fps)
+        self._buf = np.zeros(0, dtype=np.float32)
+        self._offset = 0  # stream sample index of _buf[0]
+        self._samples = 0
+        self._hops_done = 0
+        self._feats = np.zeros((0, 4))  # last HISTORY_HOPS hop features
+        self._updates: list[np.ndarray] = [np.zeros(N_CLASSES, np.float32)]  # estimate m at m*U
+        self._first_update = 0  # update index of _updates[0]
+        self._next_frame = 0
+        self._finished = False
+        self._adapt_sum = np.zeros(len(DESCRIPTORS))
+        self._adapt_n = np.zeros(len(DESCRIPTORS))
+        # Diagnostics of the latest speech window: descriptors and (arousal, valence, breath).
+        self.last_descriptors = np.full(len(DESCRIPTORS), np.nan)
+        self.last_affect = np.zeros(3)
+
+    def push(self, pcm_f32: np.ndarray) -> None:
+        """Add 16 kHz mono float audio."""
+        if self._finished:
+            raise RuntimeError("push() after finish()")
+        pcm = np.asarray(pcm_f32, dtype=np.float32).reshape(-1)
+        self._buf = np.concatenate([self._buf, pcm])
+        self._samples += len(pcm)
+        self._analyse()
+
+    def finish(self) -> None:
+        """The stream ended: every frame up to frames_for(samples) becomes ready."""
+        self._finished = True
+
+    def ready(self) -> int:
+        """Frames whose raw estimate is known now."""
+        return frames_for(self._samples, self.fps) - self._next_frame
+
+    def pop(self, count: int) -> np.ndarray:
+        """Raw probabilities (count, 10) float32 for the next `count` frames."""
+        if count > self.ready():
+            raise ValueError(f"pop({count}) but only {self.ready()} frames are ready")
+        out = np.zeros((count, N_CLASSES), dtype=np.float32)
+        for i in range(count):
+            t_samples = (self._next_frame + i) * SAMPLE_RATE / self.fps
+            m = int(math.floor(t_samples / (UPDATE_HOPS * HOP) + 1e-9))
+            out[i] = self._updates[m - self._first_update]
+        self._next_frame += count
+        t_next = self._next_frame * SAMPLE_RATE / self.fps
+        drop = int(math.floor(t_next / (UPDATE_HOPS * HOP) + 1e-9)) - self._first_update
+        if drop > 0:
+            del self._updates[:drop]
+            self._first_update += drop
+        return out
+
+    def _analyse(self) -> None:
+        """Compute the estimates that the audio so far allows.
+
+        Hop features are only needed at update times, so they are computed in blocks of
+        UPDATE_HOPS (cheap: one vectorised pass per 0.25 s however small the chunks are).
+        """
+        while (self._samples // HOP) - self._hops_done >= UPDATE_HOPS:
+            first = self._hops_done
+            starts = (np.arange(first, first + UPDATE_HOPS) + 1) * HOP - WIN - self._offset
+            idx = starts[:, None] + np.arange(WIN)[None, :]
+            windows = np.where(idx >= 0, self._buf[np.maximum(idx, 0)], 0.0).astype(np.float64)
+            self._append(hop_features(windows))
+            self._hops_done += UPDATE_HOPS
+            self._updates.append(self._estimate())
+        keep_from = (self._hops_done + 1) * HOP - WIN - self._offset
+        if keep_from > 0:
+            self._buf = self._buf[keep_from:]
+            self._offset += keep_from
+
+    def _append(self, feats: np.ndarray) -> None:
+        self._feats = np.concatenate([self._feats, feats])[-HISTORY_HOPS:]
+
+    def _estimate(self) -> np.ndarray:
+        """The estimate at the current update time, from the last WINDOW_HOPS hops."""
+        hist = self._feats
+        window = hist[-WINDOW_HOPS:]
+        energy = hist[:, 0]
+        noise_db = _quantile(energy, 0.1)
+        active = window[:, 0] > max(noise_db + SPEECH_ABOVE_NOISE_DB, SPEECH_FLOOR_DB)
+        active_frac = active.mean()
+        if active_frac < MIN_ACTIVE_FRACTION:
+            return np.zeros(N_CLASSES, np.float32)
+        f0_hist = hist[:, 1][~np.isnan(hist[:, 1])]
+        pitch_floor = _quantile(f0_hist, 0.1) if len(f0_hist) >= 20 else np.nan
+        desc = window_descriptors(window, noise_db, pitch_floor)
+        known = ~np.isnan(desc)
+        self._adapt_sum[known] += desc[known]
+        self._adapt_n[known] += 1
+        seconds = self._adapt_n * UPDATE_HOPS / 100.0
+        own = self._adapt_sum / np.maximum(self._adapt_n, 1)
+        baseline = (ADAPT_SECONDS * REF_MEAN + seconds * own) / (ADAPT_SECONDS + seconds)
+        z = (desc - baseline) / REF_STD
+        self.last_descriptors = desc
+        self.last_affect = affect(z)
+        probs = class_probabilities(self.last_affect)
+        confidence = min(1.0, active_frac / 0.4)
+        return (probs * confidence).astype(np.float32)
+
+
+class EmotionPostProcessor:
+    """A2F's emotion post-processing for one stream, one frame at a time (dt = 1 / fps).
+
+    Hints from the client replace preferred_emotion from their timecode on (and are mixed in
+    even when enable_preferred_emotion is 0: the client asked for them explicitly); an empty
+    hint returns to preferred_emotion.
+    """
+
+    def __init__(self, params: StreamParams, fps: float) -> None:
+        self.fps = float(fps)
+        self._hint_times: list[float] = []
+        self._hints: list[np.ndarray | None] = []
+        self._prev = np.asarray(params.beginning_emotion, dtype=np.float64)
+        self._prev_blended: np.ndarray | None = None
+        self._next_frame = 0
+        self.set_params(params)
+
+    def set_params(self, params: StreamParams) -> None:
+        """Use `params` from the next frame on."""
+        self.params = params
+
+    def add_hint(self, emotion: Mapping[str, float], timecode: float) -> None:
+        """Use `emotion` (class name -> 0..1) from stream time `timecode` (s) on."""
+        t = float(timecode)
+        if not math.isfinite(t) or t < 0:
+            raise ParamError(f"emotion hint timecode={timecode!r} must be a finite time >= 0 s")
+        vec = (
+            np.asarray(check_emotion_map(emotion, "emotion hint"), dtype=np.float64)
+            if emotion
+            else None
+        )
+        i = bisect.bisect_right(self._hint_times, t)
+        self._hint_times.insert(i, t)
+        self._hints.insert(i, vec)
+
+    def _hint_at(self, t: float) -> tuple[bool, np.ndarray | None]:
+        """(a hint applies, its vector or None for 'back to preferred') at time t."""
+        i = bisect.bisect_right(self._hint_times, t + 1e-9) - 1
+        if i < 0:
+            return False, None
+        if i > 0:  # older hints can no longer apply
+            del self._hint_times[:i]
+            del self._hints[:i]
+        return self._hints[0] is not None, self._hints[0]
+
+    def step(self, raw: np.ndarray, first_frame: int) -> np.ndarray:
+        """Post-processed emotions (n, 10) float32 for raw estimates (n, 10) of those frames."""
+        raw = np.asarray(raw, dtype=np.float64)
+        if raw.ndim != 2 or raw.shape[1] != N_CLASSES:
+            raise ValueError(f"raw emotions must be (n, {N_CLASSES}), got {raw.shape}")
+        if first_frame != self._next_frame:
+            raise ValueError(f"step() got first_frame={first_frame}, expected {self._next_frame}")
+        e = self.params.emotion
+        contrast, blend = e["emotion_contrast"], e["live_blend_coef"]
+        k = int(e["max_emotions"])
+        w = min((1.0 / self.fps) / max(e["live_transition_time"], 1e-3), 1.0)
+        preferred = np.asarray(self.params.preferred_emotion, dtype=np.float64)
+        out = np.zeros(raw.shape, dtype=np.float32)
+        for i, p in enumerate(raw):
+            total = p.sum()
+            if total > 0:
+                q = np.power(np.clip(p, 0.0, None), contrast)
+                q *= total / q.sum()
+            else:
+                q = np.zeros(N_CLASSES)
+            if k < N_CLASSES:
+                q[np.argsort(-q, kind="stable")[k:]] = 0.0
+            a = (1.0 - blend) * q + blend * self._prev
+            self._prev = a
+            has_hint, hint = self._hint_at((first_frame + i) / self.fps)
+            if has_hint:
+                a = (1.0 - e["preferred_emotion_strength"]) * a + e[
+                    "preferred_emotion_strength"
+                ] * hint
+            elif e["enable_preferred_emotion"]:
+                a = (1.0 - e["preferred_emotion_strength"]) * a + e[
+                    "preferred_emotion_strength"
+                ] * preferred
+            if self._prev_blended is not None:
+                a = w * a + (1.0 - w) * self._prev_blended
+            self._prev_blended = a
+            out[i] = a * e["emotion_strength"]
+        self._next_frame += len(raw)
+        return out
