@@ -58,6 +58,11 @@ class CaptureActor(Actor):
     def _start_device(self) -> None:
         import sounddevice
 
+        if self.counters["device_errors"] or self.counters["device_lost"]:
+            # PortAudio lists devices once, at initialisation: without a rescan a microphone
+            # that was unplugged and plugged in again is never found.
+            sounddevice._terminate()
+            sounddevice._initialize()
         rate = self.cc.sample_rate or int(
             sounddevice.query_devices(self._device(), "input")["default_samplerate"]
         )

@@ -3,8 +3,10 @@
 In:  an Envelope with a ControlRequest: `status` (streams, counters, drops, engine,
      uptime), `set_params` (a live stream's face/emotion parameters and blendshape
      multipliers/offsets: validated here, then sent down the pipeline, effective from the
-     stream's next frame), `reload` (re-read the config file, as SIGHUP does), `fault`
-     (crash an actor on purpose; only with daemon.allow_fault_injection, for tests).
+     stream's next frame), `record_start` (stream id, argument = absolute output path,
+     format from its extension) and `record_stop` (stream id), answered by the publish
+     actor, which owns the recordings, `reload` (re-read the config file, as SIGHUP does),
+     `fault` (crash an actor on purpose; only with daemon.allow_fault_injection, for tests).
 Out: one Status reply per request (ERROR with the reason for anything bad); params
      messages to the resampler's inbox (control messages, never dropped).
 """
@@ -14,9 +16,12 @@ from __future__ import annotations
 import zmq
 
 from facewire.actor import Actor
+from facewire.actors.publish import RECORD_ENDPOINT
 from facewire.engines.params import ParamError, StreamParams
-from facewire.messages import Message
+from facewire.messages import Message, send
 from facewire.wire import Code, ProtocolError, decode, status
+
+RECORD_TIMEOUT_MS = 2000
 
 
 class ControlActor(Actor):
@@ -72,11 +77,29 @@ class ControlActor(Actor):
             return status(Code.OK, "reload requested")
         if cmd == "fault":
             return self._fault(req.argument)
-        raise ProtocolError(f"unknown command {cmd!r} (known: status, set_params, reload, fault)")
+        if cmd in ("record_start", "record_stop"):
+            return self._record(cmd.removeprefix("record_"), req.stream_id, req.argument)
+        raise ProtocolError(
+            f"unknown command {cmd!r} "
+            "(known: status, set_params, reload, record_start, record_stop, fault)"
+        )
+
+    def _record(self, action: str, sid: str, path: str) -> bytes:
+        """Ask the publish actor (over a fresh inproc REQ) and relay its Status."""
+        req = self.ctx.socket(zmq.REQ)
+        req.linger = 0
+        try:
+            req.connect(RECORD_ENDPOINT)
+            send(req, Message("record", sid, {"action": action, "path": path}))
+            if not req.poll(RECORD_TIMEOUT_MS):
+                raise ProtocolError("the publish actor did not answer the record request")
+            return req.recv()
+        finally:
+            req.close(linger=0)
 
     def _set_params(self, req) -> bytes:
         sid = req.stream_id
-        if sid not in self.supervisor.open_streams():
+        if not self.supervisor.has_stream(sid):
             raise ProtocolError(f"unknown stream {sid!r}")
         maps = {
             "face": dict(req.face_params),

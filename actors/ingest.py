@@ -28,6 +28,7 @@ from facewire.wire import Code, ProtocolError, decode, status
 
 ENCODINGS = {pb.OpenStream.PCM_S16LE: "s16le", pb.OpenStream.PCM_F32LE: "f32le"}
 MAX_STREAM_ID = 128
+WARNINGS_PER_S = 20  # logged client mistakes per second; the rest are counted, then summarised
 
 
 @dataclass
@@ -65,6 +66,9 @@ class IngestActor(Actor):
         self.streams: dict[str, _Stream] = {}
         self.router: zmq.Socket | None = None
         self.drain_reason: str | None = None  # set by the supervisor to end every stream
+        self._warn_window = 0.0  # start of the current one-second logging window
+        self._warned = 0  # warnings logged in it
+        self._suppressed = 0  # warnings counted but not logged in it
 
     def on_start(self) -> None:
         self.router = self.ctx.socket(zmq.ROUTER)
@@ -112,9 +116,23 @@ class IngestActor(Actor):
         except zmq.ZMQError:
             self.counters["replies_dropped"] += 1
 
+    def _warn(self, event: str, **kw) -> None:
+        """Log a client's mistake, at most WARNINGS_PER_S a second: a flood of bad
+        messages must not turn into a flood of log lines (the counters see every one)."""
+        now = time.monotonic()
+        if now - self._warn_window >= 1.0:
+            if self._suppressed:
+                self.log.warning("client_warnings_suppressed", count=self._suppressed)
+            self._warn_window, self._warned, self._suppressed = now, 0, 0
+        if self._warned < WARNINGS_PER_S:
+            self._warned += 1
+            self.log.warning(event, **kw)
+        else:
+            self._suppressed += 1
+
     def _reject(self, client: bytes, stream_id: str, message: str) -> None:
         self.counters["rejected"] += 1
-        self.log.warning("message_rejected", stream=stream_id, reason=message)
+        self._warn("message_rejected", stream=stream_id, reason=message)
         self._reply(client, Code.ERROR, message, stream_id)
 
     def _on_open_stream(self, client: bytes, o: pb.OpenStream) -> None:
@@ -129,6 +147,12 @@ class IngestActor(Actor):
             raise ProtocolError(
                 f"admission refused: {len(self.streams)} streams open "
                 f"(max_streams={self.cfg.daemon.max_streams})"
+            )
+        per_client = self.cfg.daemon.max_streams_per_client
+        if sum(st.client == client for st in self.streams.values()) >= per_client:
+            raise ProtocolError(
+                f"admission refused: this client has {per_client} streams open "
+                f"(max_streams_per_client={per_client})"
             )
         channels = o.channels or 1
         encoding = ENCODINGS.get(o.encoding)
@@ -166,7 +190,7 @@ class IngestActor(Actor):
             fields["hint"] = {"emotion": hint, "timecode": when}
         if c.seq != st.next_seq:
             self.counters["seq_gaps"] += 1
-            self.log.warning("seq_gap", stream=c.stream_id, expected=st.next_seq, got=c.seq)
+            self._warn("seq_gap", stream=c.stream_id, expected=st.next_seq, got=c.seq)
         st.next_seq = c.seq + 1
         st.samples += len(pcm)
         st.last_activity = time.monotonic()

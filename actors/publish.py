@@ -2,7 +2,11 @@
 
 In:  open / frames (final weights, speaking, emotions) / close from the animate actor.
 Out: PUB multipart [stream_id, Envelope]: StreamStarted, one AnimationFrame per frame,
-     StreamEnded. Sinks (Live Link UDP, recorders) see the same frames in this thread.
+     StreamEnded. Sinks (Live Link UDP, recorders) see the same frames in this thread; a
+     sink that raises is counted (`sink_errors`) and never stops the PUB socket.
+Recording: a REP socket at inproc://publish-record takes `record` requests from the control
+     actor (start/stop a stream's RecorderSink recording) and answers with a Status, so every
+     recording's state lives in this thread.
 Drops: the PUB socket never blocks; libzmq drops a slow subscriber's messages at its
      high-water mark (sockets.pub_hwm_messages). Our own send failures are counted.
 """
@@ -10,20 +14,30 @@ Drops: the PUB socket never blocks; libzmq drops a slow subscriber's messages at
 from __future__ import annotations
 
 import time
+from collections import Counter
 from typing import Protocol
 
 import numpy as np
 import zmq
 
 from facewire.actor import Actor
+from facewire.actors.record import RecordError, RecorderSink
 from facewire.arkit import EMOTION_NAMES
-from facewire.messages import Message
+from facewire.messages import Message, recv
 from facewire.proto import facewire_pb2 as pb
-from facewire.wire import encode
+from facewire.wire import Code, encode, status
+
+RECORD_ENDPOINT = "inproc://publish-record"
 
 
 class FrameSink(Protocol):
-    """Something besides the PUB socket that wants every stream's frames."""
+    """Something besides the PUB socket that wants every stream's frames.
+
+    `name` labels it in logs and status; `counters` is shown in the status snapshot.
+    """
+
+    name: str
+    counters: Counter[str]
 
     def on_open(self, stream_id: str, names: list[str], fps: float) -> None: ...
 
@@ -50,8 +64,10 @@ class PublishActor(Actor):
         self.endpoint = endpoint
         self.info = info  # names, fps, engine, model_id, lookahead_ms
         self.pub_hwm = pub_hwm
-        self.sinks = sinks or []
+        self.recorder = RecorderSink()
+        self.sinks = [*(sinks or []), self.recorder]
         self.pub: zmq.Socket | None = None
+        self.record_rep: zmq.Socket | None = None
         self.frames: dict[str, int] = {}  # open streams -> frames published
 
     def on_start(self) -> None:
@@ -59,12 +75,42 @@ class PublishActor(Actor):
         self.pub.linger = 0
         self.pub.set_hwm(self.pub_hwm)
         self.pub.bind(self.endpoint)
+        self.record_rep = self.ctx.socket(zmq.REP)
+        self.record_rep.linger = 0
+        self.record_rep.bind(RECORD_ENDPOINT)
         self.log.info("pub_bound", endpoint=self.endpoint)
 
     def on_stop(self) -> None:
-        if self.pub is not None:
-            self.pub.close(linger=0)
-            self.pub = None
+        for sock in (self.pub, self.record_rep):
+            if sock is not None:
+                sock.close(linger=0)
+        self.pub = self.record_rep = None
+
+    def poll_sockets(self) -> list[zmq.Socket]:
+        return [self.record_rep] if self.record_rep is not None else []
+
+    def on_socket(self, sock: zmq.Socket) -> None:
+        """A record request from the control actor: start/stop, answered with a Status."""
+        msg = recv(sock)
+        try:
+            if msg.kind != "record":
+                raise RecordError(f"unexpected {msg.kind} request")
+            if msg.fields.get("action") == "start":
+                text = self.recorder.start(msg.stream, str(msg.fields.get("path", "")))
+            else:
+                text = self.recorder.stop(msg.stream)
+            reply = status(Code.OK, text, msg.stream)
+        except RecordError as exc:
+            reply = status(Code.ERROR, str(exc), msg.stream)
+        sock.send(reply)
+
+    def _to_sinks(self, method: str, *args) -> None:
+        for sink in self.sinks:
+            try:
+                getattr(sink, method)(*args)
+            except Exception:
+                self.counters["sink_errors"] += 1
+                self.log.exception("sink_failed", sink=sink.name, call=method)
 
     def _send(self, sid: str, payload: bytes) -> None:
         try:
@@ -87,8 +133,7 @@ class PublishActor(Actor):
                 lookahead_ms=info["lookahead_ms"],
             )
             self._send(sid, encode(stream_started=started))
-            for sink in self.sinks:
-                sink.on_open(sid, list(info["names"]), info["fps"])
+            self._to_sinks("on_open", sid, list(info["names"]), info["fps"])
         elif msg.kind == "frames":
             if sid not in self.frames:
                 self.counters["unknown_stream"] += 1
@@ -105,8 +150,7 @@ class PublishActor(Actor):
             )
             self._send(sid, encode(stream_ended=ended))
             self.counters["streams_ended"] += 1
-            for sink in self.sinks:
-                sink.on_close(sid)
+            self._to_sinks("on_close", sid)
         else:
             raise ValueError(f"unexpected message kind {msg.kind}")
 
@@ -136,10 +180,10 @@ class PublishActor(Actor):
             self._send(sid, encode(animation_frame=frame))
         self.frames[sid] = first + len(weights)
         self.counters["frames"] += len(weights)
-        for sink in self.sinks:
-            sink.on_frames(sid, first, weights, emotions)
+        self._to_sinks("on_frames", sid, first, weights, emotions)
 
     def snapshot(self) -> dict:
         snap = super().snapshot()
         snap["streams"] = dict(self.frames)
+        snap["sinks"] = {sink.name: dict(sink.counters) for sink in self.sinks}
         return snap

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import functools
+import importlib.util
 import json
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from facewire import __version__
@@ -84,6 +87,14 @@ def _load_config(args):
         ("log_format", "daemon__log_format"),
     ):
         over[key] = getattr(args, flag, None)
+    if getattr(args, "livelink", None):
+        from facewire.actors.livelink import parse_target
+
+        try:
+            host, port = parse_target(args.livelink)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        over.update(livelink__enabled=True, livelink__host=host, livelink__port=port)
     return cfg.with_overrides(**over)
 
 
@@ -107,12 +118,91 @@ def _build_engine(args, cfg):
     return load_engine(cfg.daemon.engine, cfg.daemon.fps, cfg.daemon.engine_threads)
 
 
-def cmd_convert(args) -> int:
-    from tqdm import tqdm
+CURVE_SUFFIXES = (".a2f.json", ".json", ".csv", ".npz")
 
-    from facewire import logs
+
+def plot_path(dest: str | Path) -> Path:
+    """OUT.png beside an output file: `take.a2f.json` -> `take.png`."""
+    dest = Path(dest)
+    for suffix in CURVE_SUFFIXES:
+        if dest.name.lower().endswith(suffix):
+            return dest.with_name(dest.name[: -len(suffix)] + ".png")
+    return dest.with_name(dest.name + ".png")
+
+
+@dataclass(frozen=True)
+class ConvertJob:
+    """Everything a worker process needs to convert one file, picklable."""
+
+    engine: str
+    fps: float
+    threads: int
+    maps: dict
+    seed: int
+    hint: dict | None
+    fmt: str | None  # None: from each output's extension
+    plot: bool
+    vad: str  # daemon.vad, so converted files match what the daemon streams
+
+
+def convert_one(job: ConvertJob, engine, path: Path, dest: str, progress=None) -> int:
+    """Convert one file (and plot it if asked); returns its frame count."""
     from facewire.convert import convert_file
     from facewire.formats import write_animation
+
+    anim = convert_file(
+        path,
+        engine,
+        maps=job.maps,
+        seed=job.seed,
+        emotion_hint=job.hint,
+        progress=progress,
+        vad=job.vad,
+    )
+    fmt = job.fmt or ("json" if dest == "-" else None)
+    write_animation(anim, dest, fmt)
+    if job.plot:
+        from facewire.plot import plot_animation
+
+        plot_animation(anim, plot_path(dest))
+    return len(anim.weights)
+
+
+@functools.lru_cache(maxsize=1)
+def _worker_engine(name: str, fps: float, threads: int):
+    from facewire.engines.registry import load_engine
+
+    return load_engine(name, fps, threads)
+
+
+def _init_worker() -> None:
+    from facewire import logs
+
+    logs.configure("json", "warning")
+
+
+def convert_in_worker(job: ConvertJob, path: Path, dest: str) -> tuple[str, object]:
+    """Pool task: ("ok", (frames, fps, engine)), ("file", message) or ("engine", message).
+
+    Errors travel back as text: exception classes need not survive pickling.
+    """
+    try:
+        engine = _worker_engine(job.engine, job.fps, job.threads)
+    except (ImportError, RuntimeError, OSError) as exc:
+        return "engine", str(exc)
+    try:
+        return "ok", (convert_one(job, engine, path, dest), engine.fps, engine.name)
+    except (ValueError, RuntimeError, OSError, ImportError) as exc:
+        return "file", _file_error(path, exc)
+
+
+def _file_error(path: Path, exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if str(path) in text else f"{path}: {text}"
+
+
+def cmd_convert(args) -> int:
+    from facewire import logs
     from facewire.stages import params_from
 
     cfg = _load_config(args)
@@ -127,37 +217,125 @@ def cmd_convert(args) -> int:
     hint = parse_emotion(args.emotion)
     inputs = [Path(p) for p in args.inputs]
     many = len(inputs) > 1 or args.output.endswith(os.sep)
-    out_dir = Path(args.output) if many else None
     if many and args.output == "-":
         raise UsageError("several inputs need -o DIRECTORY")
-    if out_dir:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    engine = _build_engine(args, cfg)
+    if args.plot:
+        if args.output == "-":
+            raise UsageError("--plot writes OUT.png beside each output; give -o a file")
+        if importlib.util.find_spec("matplotlib") is None:
+            raise UsageError("--plot needs matplotlib: pip install 'facewire[plot]'")
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError(f"--jobs {args.jobs}: must be at least 1")
+    dests = [str(_convert_dest(args, path, many)) for path in inputs]
+    clash = {d for d in dests if dests.count(d) > 1}
+    if clash:
+        raise UsageError(f"several inputs would write {sorted(clash)[0]}; rename one")
+    if many:
+        Path(args.output).mkdir(parents=True, exist_ok=True)
+    job = ConvertJob(
+        engine=cfg.daemon.engine,
+        fps=cfg.daemon.fps,
+        threads=cfg.daemon.engine_threads,
+        maps=maps,
+        seed=cfg.daemon.seed,
+        hint=hint or None,
+        fmt=args.format if args.format_given else None,
+        plot=args.plot,
+        vad=cfg.daemon.vad,
+    )
+    jobs = args.jobs or (min(2, os.cpu_count() or 1) if len(inputs) > 1 else 1)
     show = sys.stderr.isatty() and not args.quiet
-    written = []
-    for path in tqdm(inputs, desc="files", unit="file", disable=not show or len(inputs) < 2):
-        bar = tqdm(desc=path.name, unit="s", disable=not show, leave=False)
-        anim = convert_file(
-            path,
-            engine,
-            maps=maps,
-            seed=cfg.daemon.seed,
-            emotion_hint=hint or None,
-            progress=lambda s, bar=bar: bar.update(s - bar.n),
-        )
-        bar.close()
-        if out_dir:
-            ext = {"json": ".json", "csv": ".csv", "a2f": ".a2f.json", "npz": ".npz"}[args.format]
-            dest = out_dir / (path.stem + ext)
-        else:
-            dest = args.output
-        fmt = args.format if args.format_given or dest == "-" else None
-        write_animation(anim, dest, fmt)
-        written.append((str(dest), len(anim.weights)))
+    run = _convert_serial if jobs == 1 or len(inputs) == 1 else _convert_pool
+    results = run(job, list(zip(inputs, dests, strict=True)), jobs, show)
     if args.output != "-":
-        for dest, frames in written:
-            print(f"{dest}: {frames} frames at {engine.fps:g} fps ({engine.name} engine)")
+        for dest, (frames, fps, engine) in results.items():
+            print(f"{dest}: {frames} frames at {fps:g} fps ({engine} engine)")
+    failed = len(inputs) - len(results)
+    if failed and len(inputs) > 1:
+        print(f"facewire convert: {failed} of {len(inputs)} files failed", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _convert_dest(args, path: Path, many: bool) -> str | Path:
+    if not many:
+        return args.output
+    ext = {"json": ".json", "csv": ".csv", "a2f": ".a2f.json", "npz": ".npz"}[args.format]
+    return Path(args.output) / (path.stem + ext)
+
+
+def _convert_serial(job: ConvertJob, tasks: list, jobs: int, show: bool) -> dict:
+    """One process: the engine is built once; a bar per file counts seconds of audio."""
+    from tqdm import tqdm
+
+    from facewire.engines.registry import load_engine
+
+    engine = load_engine(job.engine, job.fps, job.threads)
+    results = {}
+    for path, dest in tqdm(tasks, desc="files", unit="file", disable=not show or len(tasks) < 2):
+        bar = tqdm(desc=path.name, unit="s", disable=not show, leave=False)
+        try:
+            frames = convert_one(
+                job, engine, path, dest, progress=lambda s, bar=bar: bar.update(s - bar.n)
+            )
+        except (ValueError, RuntimeError, OSError, ImportError) as exc:
+            tqdm.write(f"facewire convert: error: {_file_error(path, exc)}", file=sys.stderr)
+            continue
+        finally:
+            bar.close()
+        results[dest] = (frames, engine.fps, engine.name)
+    return results
+
+
+def _convert_pool(job: ConvertJob, tasks: list, jobs: int, show: bool) -> dict:
+    """`jobs` worker processes, each with its own engine; a bar over files."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    from tqdm import tqdm
+
+    done = {}
+    ctx = multiprocessing.get_context("spawn")  # no forked copies of this process's threads
+    with (
+        ProcessPoolExecutor(
+            min(jobs, len(tasks)), mp_context=ctx, initializer=_init_worker
+        ) as pool,
+        tqdm(total=len(tasks), desc="files", unit="file", disable=not show) as bar,
+    ):
+        futures = {pool.submit(convert_in_worker, job, p, d): (p, d) for p, d in tasks}
+        for fut in as_completed(futures):
+            path, dest = futures[fut]
+            kind, value = fut.result()
+            bar.update(1)
+            if kind == "engine":
+                pool.shutdown(cancel_futures=True)
+                raise RuntimeError(value)
+            if kind == "file":
+                tqdm.write(f"facewire convert: error: {value}", file=sys.stderr)
+            else:
+                done[dest] = value
+    return {dest: done[dest] for _, dest in tasks if dest in done}
+
+
+def cmd_plot(args) -> int:
+    from facewire.formats import read_animation
+
+    try:
+        from facewire.plot import plot_animation
+
+        anim = read_animation(args.input)
+        out = plot_animation(anim, args.output or plot_path(args.input))
+    except ImportError as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"{exc.filename or args.input}: {exc.strerror or exc}") from None
+    print(f"{out}: {anim.n_frames} frames at {anim.fps:g} fps")
     return 0
+
+
+def cmd_view(args) -> int:
+    from facewire.view import serve
+
+    return serve(args.pub, args.port, args.stream, host=args.host)
 
 
 def cmd_send(args) -> int:
@@ -227,6 +405,23 @@ def cmd_status(args) -> int:
     return 0
 
 
+def cmd_keygen(args) -> int:
+    from facewire.security import keygen
+
+    try:
+        paths = keygen(args.directory, args.client or ["client"])
+    except FileExistsError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"server key pair: {paths['server']} (keep it secret; only the daemon reads it)")
+    for name, path in paths.items():
+        if name not in ("server", "clients_dir"):
+            print(f"client key pair {name!r}: {path} (give it to that client)")
+    print("config.yaml:")
+    print(f"  sockets:\n    curve_server_secret: {paths['server']}")
+    print(f"    curve_clients_dir: {paths['clients_dir']}")
+    return 0
+
+
 # -- argument parsing --------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="facewire", description=__doc__)
@@ -242,6 +437,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--engine", help="auto | onnx | dsp | tensorrt")
     run.add_argument("--fps", type=float, help="frames per second (24-60)")
     run.add_argument("--log-format", choices=("auto", "json", "console"))
+    run.add_argument(
+        "--livelink",
+        metavar="HOST[:PORT]",
+        help="also send every stream to Unreal as Live Link Face UDP (port 11111 by default)",
+    )
     run.set_defaults(func=cmd_run)
 
     conv = sub.add_parser("convert", help="convert audio files to animation curves")
@@ -263,7 +463,26 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
     conv.add_argument("--emotion", action="append", default=[], metavar="CLASS=VALUE")
     conv.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    conv.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        help="worker processes for several inputs (default: min(2, CPUs); 1 = no pool)",
+    )
+    conv.add_argument("--plot", action="store_true", help="also write OUT.png beside each output")
     conv.set_defaults(func=cmd_convert)
+
+    plot = sub.add_parser("plot", help="draw a curve file's key curves and emotions to a PNG")
+    plot.add_argument("input", help="a .json, .csv, .a2f.json or .npz curve file")
+    plot.add_argument("-o", "--output", help="PNG path (default: INPUT with .png)")
+    plot.set_defaults(func=cmd_plot)
+
+    view = sub.add_parser("view", help="watch a live stream as a 2D face in the browser")
+    view.add_argument("--pub", default="tcp://127.0.0.1:5556", help="the daemon's PUB endpoint")
+    view.add_argument("--port", type=int, default=8765, help="HTTP + WebSocket port")
+    view.add_argument("--host", default="127.0.0.1", help="address to serve on")
+    view.add_argument("--stream", help="show only this stream id (default: the newest)")
+    view.set_defaults(func=cmd_view)
 
     send = sub.add_parser("send", help="stream an audio file to a running daemon")
     send.add_argument("file")
@@ -287,6 +506,13 @@ def build_parser() -> argparse.ArgumentParser:
     stat.add_argument("--control", default="tcp://127.0.0.1:5557")
     stat.add_argument("--timeout", type=float, default=5.0)
     stat.set_defaults(func=cmd_status)
+
+    keys = sub.add_parser("keygen", help="write CurveZMQ key pairs for a public daemon")
+    keys.add_argument("directory", help="where to write server.key(_secret), clients/, ...")
+    keys.add_argument(
+        "--client", action="append", default=[], help="client key pair name (default: client)"
+    )
+    keys.set_defaults(func=cmd_keygen)
     return p
 
 

@@ -7,18 +7,24 @@ with Client("tcp://127.0.0.1:5555") as c:           # audio in (DEALER -> ROUTER
 with Subscriber("tcp://127.0.0.1:5556", "npc-1") as s:  # frames out (SUB)
     started, frames, ended = s.collect("npc-1", timeout_s=10)
 Control("tcp://127.0.0.1:5557").status()             # control (REQ -> REP)
+
+Against a daemon with CurveZMQ on (sockets.curve_server_secret), every class takes
+`server_key` (the server's public .key file or Z85 key) and `client_key` (this client's
+.key_secret file, whose public half is in the daemon's sockets.curve_clients_dir).
 """
 
 from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Iterator, Mapping
 
 import numpy as np
 import zmq
 
 from facewire.proto import facewire_pb2 as pb
+from facewire.security import apply_client_curve
 from facewire.wire import Code, decode, encode
 
 ENCODINGS = {"s16le": pb.OpenStream.PCM_S16LE, "f32le": pb.OpenStream.PCM_F32LE}
@@ -36,10 +42,16 @@ class Client:
         endpoint: str = "tcp://127.0.0.1:5555",
         timeout_s: float = 5.0,
         ctx: zmq.Context | None = None,
+        server_key: str | bytes | None = None,
+        client_key: str | None = None,
     ) -> None:
         self.ctx = ctx or zmq.Context.instance()
         self.sock = self.ctx.socket(zmq.DEALER)
         self.sock.linger = 0
+        # A fixed identity survives reconnects (e.g. after the ingest actor restarts), so
+        # the daemon still knows this client owns its open streams.
+        self.sock.routing_id = b"fw-" + uuid.uuid4().bytes
+        apply_client_curve(self.sock, server_key, client_key)
         self.sock.connect(endpoint)
         self.timeout_s = timeout_s
         self.statuses: list[pb.Status] = []  # every Status received, in order
@@ -162,12 +174,18 @@ class Subscriber:
     """A SUB socket on the PUB endpoint, filtered to some stream ids (all by default)."""
 
     def __init__(
-        self, endpoint: str = "tcp://127.0.0.1:5556", *streams: str, ctx: zmq.Context | None = None
+        self,
+        endpoint: str = "tcp://127.0.0.1:5556",
+        *streams: str,
+        ctx: zmq.Context | None = None,
+        server_key: str | bytes | None = None,
+        client_key: str | None = None,
     ) -> None:
         self.ctx = ctx or zmq.Context.instance()
         self.sock = self.ctx.socket(zmq.SUB)
         self.sock.linger = 0
         self.sock.set_hwm(0)
+        apply_client_curve(self.sock, server_key, client_key)
         for sid in streams or ("",):
             self.sock.setsockopt(zmq.SUBSCRIBE, sid.encode())
         self.sock.connect(endpoint)
@@ -248,10 +266,13 @@ class Control:
         endpoint: str = "tcp://127.0.0.1:5557",
         timeout_s: float = 5.0,
         ctx: zmq.Context | None = None,
+        server_key: str | bytes | None = None,
+        client_key: str | None = None,
     ) -> None:
         self.ctx = ctx or zmq.Context.instance()
         self.endpoint = endpoint
         self.timeout_s = timeout_s
+        self.curve = (server_key, client_key)
 
     def request(
         self, command: str, stream_id: str = "", argument: str = "", **maps: Mapping
@@ -262,6 +283,7 @@ class Control:
         sock = self.ctx.socket(zmq.REQ)
         sock.linger = 0
         try:
+            apply_client_curve(sock, *self.curve)
             sock.connect(self.endpoint)
             sock.send(encode(control_request=req))
             if not sock.poll(int(self.timeout_s * 1000)):

@@ -28,12 +28,14 @@ class DaemonSection:
     source: str = "zmq"  # zmq | mic | file:PATH (zmq ingest is always on)
     stream_timeout_s: float = 10.0  # a stream with no audio for this long is ended
     max_streams: int = 256  # admission limit over all clients
+    max_streams_per_client: int = 64  # admission limit per ingest connection (DEALER)
     max_chunk_s: float = 10.0  # longest audio chunk accepted
     log_format: str = "auto"  # auto (console on a TTY, JSON otherwise) | json | console
     log_level: str = "info"
     watchdog: bool = True  # send WATCHDOG=1 to systemd from the health check
     allow_fault_injection: bool = False  # control `fault` command, for tests only
     seed: int = 0  # seed for procedural motion (blinks, saccades)
+    vad: str = "silero"  # silero (accurate, ~6% of a core per stream) | energy (cheap)
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,10 @@ class SocketsSection:
     pub_hwm_messages: int = 100_000  # per-subscriber queue; beyond it libzmq drops
     queue_hwm: int = 10_000  # inproc edges between actors (messages)
     max_message_bytes: int = 4 * 1024 * 1024  # ZMQ_MAXMSGSIZE on ingest and control
+    curve: bool = False  # CurveZMQ on ingest/pub/control even on loopback
+    curve_server_secret: str = ""  # the server's .key_secret (facewire keygen)
+    curve_clients_dir: str = ""  # directory of allowed clients' public .key files
+    allow_insecure_public: bool = False  # bind non-loopback endpoints without CurveZMQ
 
 
 @dataclass(frozen=True)
@@ -100,6 +106,7 @@ _LIMITS: dict[tuple[str, str], tuple[float, float]] = {
     ("daemon", "engine_threads"): (1, 64),
     ("daemon", "stream_timeout_s"): (0.1, 86_400),
     ("daemon", "max_streams"): (1, 100_000),
+    ("daemon", "max_streams_per_client"): (1, 100_000),
     ("daemon", "max_chunk_s"): (0.01, 10),
     ("sockets", "pub_hwm_messages"): (1, 10_000_000),
     ("sockets", "queue_hwm"): (1, 10_000_000),
@@ -114,6 +121,7 @@ _CHOICES = {
     ("daemon", "engine"): ("auto", "onnx", "dsp", "tensorrt"),
     ("daemon", "log_format"): ("auto", "json", "console"),
     ("daemon", "log_level"): ("debug", "info", "warning", "error"),
+    ("daemon", "vad"): ("silero", "energy"),
 }
 
 

@@ -37,6 +37,7 @@ def convert_pcm(
     seed: int = 0,
     emotion_hint: Mapping[str, float] | None = None,
     progress: Callable[[float], None] | None = None,
+    vad: str = "silero",
 ) -> Animation:
     """Animate one mono float32 signal at `rate` Hz.
 
@@ -45,12 +46,13 @@ def convert_pcm(
         stream_id: used for the per-stream blink seed (same id -> same frames as streaming).
         emotion_hint: a client emotion applied from t = 0, as AudioChunk.emotion would be.
         progress: called with seconds of audio done after each chunk.
+        vad: voice-activity detector for the speaking flags (config daemon.vad).
     """
     maps = dict(maps or {})
     params = params_from(maps)
     gain = np.float32(params.face["input_strength"])
     resampler = StreamResampler(rate)
-    lipsync = LipsyncBatch(engine)
+    lipsync = LipsyncBatch(engine, vad)
     lipsync.open(stream_id)
     emotion = EmotionStage(params, engine.fps)
     if emotion_hint:

@@ -17,8 +17,12 @@ class Notifier:
         address = address if address is not None else os.environ.get("NOTIFY_SOCKET", "")
         self._address = "\0" + address[1:] if address.startswith("@") else address
         self._sock: socket.socket | None = None
+        self.dropped = 0  # notifications the receiver's full queue (or absence) refused
         if self._address:
             self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            # Never block: a receiver that stops reading must not freeze the supervisor
+            # loop (and with it SIGTERM handling) inside a WATCHDOG=1 send.
+            self._sock.setblocking(False)
 
     @property
     def enabled(self) -> bool:
@@ -27,7 +31,10 @@ class Notifier:
     def notify(self, *states: str) -> None:
         if self._sock is None:
             return
-        self._sock.sendto("\n".join(states).encode(), self._address)
+        try:
+            self._sock.sendto("\n".join(states).encode(), self._address)
+        except OSError:  # queue full (EAGAIN) or receiver gone: drop, as a datagram may be
+            self.dropped += 1
 
     def ready(self, status: str = "") -> None:
         self.notify("READY=1", *([f"STATUS={status}"] if status else []))

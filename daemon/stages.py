@@ -14,7 +14,7 @@ import numpy as np
 from facewire.engines.base import Engine
 from facewire.engines.emotion import EmotionEstimator, EmotionPostProcessor
 from facewire.engines.params import StreamParams
-from facewire.engines.vad import VoiceActivity
+from facewire.engines.vad import make_vad
 
 
 @dataclass
@@ -27,9 +27,9 @@ class LipsyncOut:
 
 
 class _LipsyncStream:
-    def __init__(self, engine: Engine, fps: float) -> None:
+    def __init__(self, engine: Engine, fps: float, vad: str) -> None:
         self.state = engine.new_stream()
-        self.vad = VoiceActivity(fps)
+        self.vad = make_vad(vad, fps)
         self.pending_audio: list[np.ndarray] = []
         self.pending_frames = np.zeros((0, len(engine.channel_names)), dtype=np.float32)
         self.emitted = 0
@@ -39,9 +39,10 @@ class _LipsyncStream:
 class LipsyncBatch:
     """All live streams of one engine; `run()` makes one batched engine call per tick."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, vad: str = "silero") -> None:
         self.engine = engine
         self.fps = engine.fps
+        self.vad = vad  # config daemon.vad: silero | energy
         self._streams: dict[str, _LipsyncStream] = {}
 
     def __contains__(self, stream_id: str) -> bool:
@@ -51,7 +52,7 @@ class LipsyncBatch:
         return len(self._streams)
 
     def open(self, stream_id: str) -> None:
-        self._streams[stream_id] = _LipsyncStream(self.engine, self.fps)
+        self._streams[stream_id] = _LipsyncStream(self.engine, self.fps, self.vad)
 
     def feed(self, stream_id: str, pcm_f32: np.ndarray) -> None:
         st = self._streams[stream_id]

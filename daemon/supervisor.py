@@ -33,6 +33,7 @@ from facewire.arkit import ARKIT_NAMES, HEAD_NAMES
 from facewire.config import Config
 from facewire.engines.registry import load_engine
 from facewire.sdnotify import Notifier, watchdog_interval_s
+from facewire.security import Security
 
 log = structlog.get_logger()
 
@@ -45,6 +46,7 @@ class Supervisor:
         self.cfg = cfg
         self.config_path = config_path
         self.notifier = notifier or Notifier()
+        self.security = Security(cfg.sockets)  # ConfigError before anything binds
         self.ctx = zmq.Context.instance()
         self.started_at = time.monotonic()
         self.engine = load_engine(cfg.daemon.engine, cfg.daemon.fps, cfg.daemon.engine_threads)
@@ -75,7 +77,7 @@ class Supervisor:
             PublishActor(self.ctx, cfg.sockets.pub, info, hwm, cfg.sockets.pub_hwm_messages, sinks),
             AnimateActor(self.ctx, fps, cfg.daemon.seed, hwm),
             EmotionActor(self.ctx, fps, hwm),
-            InferenceActor(self.ctx, self.engine, hwm),
+            InferenceActor(self.ctx, self.engine, hwm, vad=cfg.daemon.vad),
             ResampleActor(self.ctx, hwm),
             IngestActor(self.ctx, cfg),
         ]
@@ -96,6 +98,7 @@ class Supervisor:
 
     def start(self, timeout: float = 10.0) -> None:
         """Start every actor and wait until each has bound its sockets."""
+        self.ctx = self.security.start(self.ctx)
         self.actors = self._build()
         for actor in self.actors:
             actor.start()
@@ -211,6 +214,7 @@ class Supervisor:
         self.notifier.stopping()
         for actor in reversed(self.actors):
             actor.stop()
+        self.security.stop()
         log.info("daemon_stopped")
 
     def install_signals(self) -> None:

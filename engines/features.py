@@ -45,34 +45,42 @@ def mel_filterbank(n_mels: int = N_MELS, n_fft: int = N_FFT) -> np.ndarray:
 
 _HANN = np.hanning(WIN_SAMPLES + 2)[1:-1].astype(np.float32)
 _MEL_FB = mel_filterbank()
-_DEVICE_CONSTANTS: dict[int, tuple] = {}
+_DEVICE_CONSTANTS: dict[tuple, tuple] = {}
 
 
 def _constants(xp: ModuleType) -> tuple:
-    """Window and filterbank as arrays of `xp`, uploaded once per module."""
+    """Window and filterbank as arrays of `xp`, uploaded once per module and device."""
     if xp is np:
         return _HANN, _MEL_FB
-    key = id(xp)
+    device_id = getattr(getattr(xp, "cuda", None), "get_device_id", None)
+    key = (id(xp), device_id() if device_id is not None else None)
     if key not in _DEVICE_CONSTANTS:
         _DEVICE_CONSTANTS[key] = (xp.asarray(_HANN), xp.asarray(_MEL_FB))
     return _DEVICE_CONSTANTS[key]
 
 
-def log_mel_windows(windows_f32, xp: ModuleType = np):
+def log_mel_windows(windows_f32, xp: ModuleType = np, out=None):
     """Log-mel of analysis windows.
+
+    Only `xp` functions and array operators touch the data, so with xp=cupy every step runs
+    on the device and nothing is copied to the host.
 
     Args:
         windows_f32: (n, WIN_SAMPLES) float32 audio windows, an array of `xp`.
         xp: numpy or cupy; the result lives where the input does.
+        out: optional (n, N_MELS) float32 array of `xp` to write the result into, e.g. an
+            inference engine's input buffer, which saves a copy per call.
 
     Returns:
-        (n, N_MELS) float32 natural-log mel power.
+        (n, N_MELS) float32 natural-log mel power (`out` when given).
     """
     hann, fb = _constants(xp)
     frames = windows_f32 * hann[None, :]
     spec = xp.fft.rfft(frames, n=N_FFT, axis=1)
     power = (spec.real**2 + spec.imag**2).astype(xp.float32)
-    return xp.log(power @ fb + LOG_FLOOR).astype(xp.float32)
+    mel = power @ fb  # float32
+    mel += LOG_FLOOR
+    return xp.log(mel, out=out)
 
 
 def frame_windows(pcm_f32: np.ndarray, first: int, count: int, offset: int = 0) -> np.ndarray:

@@ -1,0 +1,127 @@
+"""Every daemon benchmark in one run: bench/results.json plus the README's markdown tables.
+
+    python bench/run_all.py [--quick] [--engine auto]
+
+Runs, in order (about 6-9 minutes on a 2-core machine; --quick: about 3):
+  1. engine_cost.py   engine alone: CPU s per audio s per stream, features vs model split
+  2. stage_cost.py    every per-stream stage (engine, VAD, emotion, face, protobuf)
+  3. startup.py       time to sd_notify READY, idle RSS
+  4. convert_speed.py offline `facewire convert`, x real time, one process and all cores
+  5. daemon_load.py   realtime streams from client processes: capacity search (silero and
+                      energy VAD), latency at 1/16/64 streams, CPU and RSS per stream
+Each row carries the 1-minute load average when it was measured: the machine is shared.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import convert_speed  # noqa: E402
+import daemon_load  # noqa: E402
+import stage_cost  # noqa: E402
+import startup  # noqa: E402
+from common import machine  # noqa: E402
+
+
+def _engines() -> list[str]:
+    from facewire.engines.registry import load_engine
+
+    names = ["dsp"]
+    for name in ("onnx", "tensorrt"):
+        try:
+            load_engine(name, 30.0)
+        except (ImportError, RuntimeError, OSError):
+            continue
+        names.insert(0, name)
+    return names
+
+
+def engine_table(engines: list[str], seconds: float) -> tuple[list[dict], str]:
+    rows = [stage_cost.engine_split(e, n, seconds) for e in engines for n in (1, 16)]
+    lines = [
+        "| engine | streams | CPU s / audio s / stream | features | model | load |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        feat = r.get("features_s_per_audio_s")
+        model = r.get("model_s_per_audio_s")
+        lines.append(
+            f"| {r['engine']} | {r['streams']} | {r['cpu_s_per_audio_s']:.4f} "
+            f"| {'-' if feat is None else f'{feat:.4f}'} "
+            f"| {'-' if model is None else f'{model:.4f}'} | {r['load_avg_1m']} |"
+        )
+    return rows, "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="shorter runs, fewer stream counts")
+    ap.add_argument("--engine", default="auto", help="engine of the daemon load runs")
+    ap.add_argument("--out", default=str(HERE / "results.json"))
+    args = ap.parse_args()
+    seconds = 6.0 if args.quick else 12.0
+    t0 = time.monotonic()
+    results: dict = {"machine": machine()}
+    tables: dict[str, str] = {}
+    engines = [e for e in _engines() if e != "tensorrt"]  # GPU rows: bench/engine_cost.py
+
+    def section(name: str, text: str) -> None:
+        tables[name] = text
+        print(f"\n### {name}  ({time.monotonic() - t0:.0f} s)\n{text}", flush=True)
+
+    rows, text = engine_table(engines, seconds)
+    results["engine_cost"] = rows
+    section("Engine alone (bench/engine_cost.py)", text)
+
+    rows = [
+        stage_cost.measure(e, vad, n, seconds)
+        for e in engines
+        for vad in ("silero", "energy")
+        for n in (1, 16)
+    ]
+    results["stage_cost"] = rows
+    section("Per-stream stages", "\n".join([stage_cost.HEAD, *map(stage_cost.line, rows)]))
+
+    rows = [startup.measure(e, 2 if args.quick else 3) for e in engines]
+    results["startup"] = rows
+    section("Start to READY", "\n".join([startup.HEAD, *map(startup.line, rows)]))
+
+    rows = [convert_speed.measure(e, 30.0 if args.quick else 60.0) for e in engines]
+    results["convert"] = rows
+    section("Offline convert", "\n".join([convert_speed.HEAD, *map(convert_speed.line, rows)]))
+
+    load_s = 8.0 if args.quick else 12.0
+    load: dict = {}
+    for vad in ("silero", "energy"):
+        config = {"daemon": {"engine": args.engine, "vad": vad}}
+        found = daemon_load.search(load_s, config, log=lambda _line: None)
+        for n in (1, 16, 64):  # the latency rows, measured even where not sustained
+            if not any(r["streams"] == n for r in found):
+                found.append(daemon_load.run_load(n, load_s, config))
+        found.sort(key=lambda r: r["streams"])
+        load[vad] = found
+        best = max([r["streams"] for r in found if r["sustained"]], default=0)
+        section(
+            f"Live streams, engine={args.engine}, vad={vad} (max sustained: {best})",
+            "\n".join([daemon_load.TABLE_HEAD, *map(daemon_load.table_line, found)]),
+        )
+    results["daemon_load"] = load
+    results["tables"] = tables
+    results["elapsed_s"] = round(time.monotonic() - t0, 1)
+    Path(args.out).write_text(json.dumps(results, indent=1))
+    print(f"\nwrote {args.out} in {results['elapsed_s']} s; {machine()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""Time from `facewire run` to sd_notify READY=1, and the idle daemon's RSS.
+
+    python bench/startup.py [--engines onnx,dsp] [--runs 3] [--json out.json]
+
+READY is sent only once every socket is bound and the engine is loaded, so this is the time
+a systemd unit (Type=notify) waits before dependants start. Measured from process spawn
+(interpreter start and imports included) with a private NOTIFY_SOCKET.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import DaemonProc, machine  # noqa: E402
+
+
+def measure(engine: str, runs: int) -> dict:
+    ready, rss = [], []
+    for _ in range(runs):
+        with DaemonProc({"daemon": {"engine": engine}}) as d:
+            ready.append(d.ready_s)
+            time.sleep(1.0)  # idle: actor loops polling, no streams
+            rss.append(d.rss_mb())
+    return {
+        "engine": engine,
+        "runs": runs,
+        "ready_s_median": round(statistics.median(ready), 3),
+        "ready_s_max": round(max(ready), 3),
+        "rss_idle_mb": round(statistics.median(rss), 1),
+        "load_avg_1m": machine()["load_avg_1m"],
+    }
+
+
+HEAD = "| engine | READY median s | READY max s | idle RSS MB | load |\n|---|---|---|---|---|"
+
+
+def line(r: dict) -> str:
+    return (
+        f"| {r['engine']} | {r['ready_s_median']} | {r['ready_s_max']} | {r['rss_idle_mb']} "
+        f"| {r['load_avg_1m']} |"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--engines", default="onnx,dsp")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    print(HEAD)
+    rows = []
+    for engine in args.engines.split(","):
+        rows.append(measure(engine, args.runs))
+        print(line(rows[-1]), flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"machine": machine(), "rows": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

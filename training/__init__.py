@@ -1,0 +1,1 @@
+"""Lip-sync model pipeline: synthesis, teacher, training, export (not used at run time)."""
