@@ -10,10 +10,9 @@ from __future__ import annotations
 import zlib
 
 from facewire.actor import Actor
-from facewire.actors.emotion import merge_maps
 from facewire.engines.face import FaceAnimator
 from facewire.messages import Message
-from facewire.stages import params_from
+from facewire.stages import params_from, retune
 
 
 class AnimateActor(Actor):
@@ -54,9 +53,6 @@ class AnimateActor(Actor):
             self.emit(msg)
         elif msg.kind == "params":
             if sid in self.streams:
-                face, maps = self.streams[sid]
-                maps = merge_maps(maps, msg.fields["params"])
-                face.set_params(params_from(maps))
-                self.streams[sid] = (face, maps)
+                self.streams[sid] = retune(self.streams[sid], msg.fields["params"])
         else:
             raise ValueError(f"unexpected message kind {msg.kind}")

@@ -13,7 +13,7 @@ import zmq
 
 from facewire.actor import Actor
 from facewire.messages import Message
-from facewire.stages import EmotionStage, params_from
+from facewire.stages import EmotionStage, params_from, retune
 
 
 class EmotionActor(Actor):
@@ -54,18 +54,7 @@ class EmotionActor(Actor):
             self.emit(msg)
         elif msg.kind == "params":
             if sid in self.streams:
-                stage, maps = self.streams[sid]
-                maps = merge_maps(maps, msg.fields["params"])
-                stage.set_params(params_from(maps))
-                self.streams[sid] = (stage, maps)
+                self.streams[sid] = retune(self.streams[sid], msg.fields["params"])
             self.emit(msg)
         else:
             raise ValueError(f"unexpected message kind {msg.kind}")
-
-
-def merge_maps(base: dict[str, dict], delta: dict[str, dict]) -> dict[str, dict]:
-    """Parameter maps with `delta`'s values laid over `base`'s, section by section."""
-    out = {k: dict(v) for k, v in base.items()}
-    for section, values in delta.items():
-        out.setdefault(section, {}).update(values)
-    return out

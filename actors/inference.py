@@ -62,6 +62,9 @@ class InferenceActor(Actor):
         if not len(self.batch):
             return
         outputs = self.batch.run()
+        if outputs:  # engine calls that produced frames, and for how many streams in all
+            self.counters["batches"] += 1
+            self.counters["batched_streams"] += len(outputs)
         for sid, out in outputs.items():
             final = sid in self.closing
             self.emit(self._frames(sid, out.first, out.lipsync, out.speaking, final))

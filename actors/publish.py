@@ -30,6 +30,9 @@ from facewire.wire import Code, encode, status
 RECORD_ENDPOINT = "inproc://publish-record"
 
 
+SUBSCRIPTION_MAX_BYTES = 4096
+
+
 class FrameSink(Protocol):
     """Something besides the PUB socket that wants every stream's frames.
 
@@ -74,6 +77,9 @@ class PublishActor(Actor):
         self.pub = self.ctx.socket(zmq.PUB)
         self.pub.linger = 0
         self.pub.set_hwm(self.pub_hwm)
+        # Subscribers only send subscriptions (a stream id): anything bigger is hostile and
+        # drops that subscriber's connection.
+        self.pub.setsockopt(zmq.MAXMSGSIZE, SUBSCRIPTION_MAX_BYTES)
         self.pub.bind(self.endpoint)
         self.record_rep = self.ctx.socket(zmq.REP)
         self.record_rep.linger = 0

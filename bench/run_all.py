@@ -5,9 +5,11 @@
 Runs, in order (about 6-9 minutes on a 2-core machine; --quick: about 3):
   1. engine_cost.py   engine alone: CPU s per audio s per stream, features vs model split
   2. stage_cost.py    every per-stream stage (engine, VAD, emotion, face, protobuf)
-  3. startup.py       time to sd_notify READY, idle RSS
-  4. convert_speed.py offline `facewire convert`, x real time, one process and all cores
-  5. daemon_load.py   realtime streams from client processes: capacity search (silero and
+  3. vad_agreement.py energy VAD vs Silero on clean and noisy speech
+  4. startup.py       time to sd_notify READY, idle RSS
+  5. convert_speed.py offline `facewire convert`, x real time, one process and all cores
+  6. rss_streams.py   daemon RSS with 16..256 streams open (no backlog)
+  7. daemon_load.py   realtime streams from client processes: capacity search (silero and
                       energy VAD), latency at 1/16/64 streams, CPU and RSS per stream
 Each row carries the 1-minute load average when it was measured: the machine is shared.
 """
@@ -29,8 +31,10 @@ sys.path.insert(0, str(HERE))
 
 import convert_speed  # noqa: E402
 import daemon_load  # noqa: E402
+import rss_streams  # noqa: E402
 import stage_cost  # noqa: E402
 import startup  # noqa: E402
+import vad_agreement  # noqa: E402
 from common import machine  # noqa: E402
 
 
@@ -64,6 +68,27 @@ def engine_table(engines: list[str], seconds: float) -> tuple[list[dict], str]:
     return rows, "\n".join(lines)
 
 
+def latency_table(load: dict[str, list[dict]]) -> str:
+    """Lookahead vs processing at 1, 16 and 64 streams, against p99 <= lookahead + 40 ms."""
+    lines = [
+        "| VAD | streams | lookahead ms | e2e p50/p95/p99 ms | processing p50/p95/p99 ms "
+        "| in-daemon p50/p99 ms | p99 <= lookahead + 40 ms |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for vad, rows in load.items():
+        for r in rows:
+            if r["streams"] not in (1, 16, 64):
+                continue
+            e2e, proc, ind = r["e2e_ms"], r["processing_ms"], r["in_daemon_ms"]
+            ok = e2e["p99"] is not None and e2e["p99"] <= r["lookahead_ms"] + 40
+            lines.append(
+                f"| {vad} | {r['streams']} | {r['lookahead_ms']} "
+                f"| {daemon_load._ppp(e2e)} | {daemon_load._ppp(proc)} "
+                f"| {ind['p50']}/{ind['p99']} | {'yes' if ok else 'NO'} |"
+            )
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="shorter runs, fewer stream counts")
@@ -93,6 +118,10 @@ def main() -> None:
     results["stage_cost"] = rows
     section("Per-stream stages", "\n".join([stage_cost.HEAD, *map(stage_cost.line, rows)]))
 
+    rows = vad_agreement.measure()
+    results["vad_agreement"] = rows
+    section("Energy VAD vs Silero", vad_agreement.table(rows))
+
     rows = [startup.measure(e, 2 if args.quick else 3) for e in engines]
     results["startup"] = rows
     section("Start to READY", "\n".join([startup.HEAD, *map(startup.line, rows)]))
@@ -100,6 +129,12 @@ def main() -> None:
     rows = [convert_speed.measure(e, 30.0 if args.quick else 60.0) for e in engines]
     results["convert"] = rows
     section("Offline convert", "\n".join([convert_speed.HEAD, *map(convert_speed.line, rows)]))
+
+    res = [
+        rss_streams.measure([16, 64, 128, 256], vad, args.engine) for vad in ("silero", "energy")
+    ]
+    results["rss"] = res
+    section("Memory per open stream", rss_streams.table(res))
 
     load_s = 8.0 if args.quick else 12.0
     load: dict = {}
@@ -117,6 +152,15 @@ def main() -> None:
             "\n".join([daemon_load.TABLE_HEAD, *map(daemon_load.table_line, found)]),
         )
     results["daemon_load"] = load
+    config = {"daemon": {"engine": args.engine, "vad": "energy"}}
+    shard_n = max(1, max([r["streams"] for r in load["energy"] if r["sustained"]], default=1))
+    shards = daemon_load.run_sharded(os.cpu_count() or 1, shard_n, load_s, config)
+    results["sharded"] = shards
+    section(
+        f"{len(shards)} daemons at once (one per core), {shard_n} streams each, vad=energy",
+        "\n".join([daemon_load.TABLE_HEAD, *map(daemon_load.table_line, shards)]),
+    )
+    section("Latency split (audio in -> frame out)", latency_table(load))
     results["tables"] = tables
     results["elapsed_s"] = round(time.monotonic() - t0, 1)
     Path(args.out).write_text(json.dumps(results, indent=1))

@@ -22,11 +22,14 @@ from common import DaemonProc, machine  # noqa: E402
 
 
 def measure(engine: str, runs: int) -> dict:
-    ready, rss = [], []
+    ready, rss, idle = [], [], []
     for _ in range(runs):
         with DaemonProc({"daemon": {"engine": engine}}) as d:
             ready.append(d.ready_s)
-            time.sleep(1.0)  # idle: actor loops polling, no streams
+            time.sleep(0.5)
+            cpu0 = d.cpu_s()
+            time.sleep(2.0)  # idle: actor loops polling, no streams
+            idle.append((d.cpu_s() - cpu0) / 2.0)
             rss.append(d.rss_mb())
     return {
         "engine": engine,
@@ -34,17 +37,21 @@ def measure(engine: str, runs: int) -> dict:
         "ready_s_median": round(statistics.median(ready), 3),
         "ready_s_max": round(max(ready), 3),
         "rss_idle_mb": round(statistics.median(rss), 1),
+        "idle_cpu_cores": round(statistics.median(idle), 3),
         "load_avg_1m": machine()["load_avg_1m"],
     }
 
 
-HEAD = "| engine | READY median s | READY max s | idle RSS MB | load |\n|---|---|---|---|---|"
+HEAD = (
+    "| engine | READY median s | READY max s | idle RSS MB | idle CPU (cores) | load |"
+    "\n|---|---|---|---|---|---|"
+)
 
 
 def line(r: dict) -> str:
     return (
         f"| {r['engine']} | {r['ready_s_median']} | {r['ready_s_max']} | {r['rss_idle_mb']} "
-        f"| {r['load_avg_1m']} |"
+        f"| {r['idle_cpu_cores']} | {r['load_avg_1m']} |"
     )
 
 

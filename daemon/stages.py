@@ -8,6 +8,7 @@ and give the same frames.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -125,3 +126,19 @@ class EmotionStage:
 def params_from(maps: dict[str, dict]) -> StreamParams:
     """StreamParams from the wire-name maps that travel in open/params messages."""
     return StreamParams.defaults().updated(**maps)
+
+
+def merge_maps(base: dict[str, dict], delta: dict[str, dict]) -> dict[str, dict]:
+    """Parameter maps with `delta`'s values laid over `base`'s, section by section."""
+    out = {k: dict(v) for k, v in base.items()}
+    for section, values in delta.items():
+        out.setdefault(section, {}).update(values)
+    return out
+
+
+def retune(entry: tuple[Any, dict], delta: dict[str, dict]) -> tuple[Any, dict]:
+    """Apply a live parameter update to an (object with set_params, maps) pair."""
+    target, maps = entry
+    maps = merge_maps(maps, delta)
+    target.set_params(params_from(maps))
+    return target, maps

@@ -60,3 +60,25 @@ def test_chunking_and_delivery_do_not_change_frames(start_daemon, signal_44k, en
         assert np.abs(weights - ref.weights).max() <= 1e-4, chunk_ms
         assert np.abs(emotions - ref.emotions).max() <= 1e-4, chunk_ms
         assert speaking.any() and not speaking.all(), chunk_ms
+
+
+@pytest.mark.parametrize("kind", ["silero", "energy"])
+def test_speaking_flags_do_not_depend_on_chunking(example_pcm, kind):
+    from facewire.engines.vad import make_vad
+
+    pcm, _ = example_pcm
+    sig = np.concatenate([np.zeros(8000, np.float32), pcm, np.zeros(16000, np.float32)])
+    flags = []
+    for chunk in (160, 593, 16000):
+        vad = make_vad(kind, 30.0)
+        out = []
+        for pos in range(0, len(sig), chunk):
+            vad.push(sig[pos : pos + chunk])
+            out.append(vad.take())
+        vad.finish()
+        out.append(vad.take())
+        flags.append(np.concatenate(out))
+    assert all(np.array_equal(flags[0], f) for f in flags[1:])
+    f = flags[0]
+    assert not f[:10].any(), "leading silence is not speech"
+    assert f[20:90].mean() > 0.5 and not f[-15:].any(), "speech is, trailing silence is not"

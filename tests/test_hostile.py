@@ -334,3 +334,18 @@ def test_flood_of_bad_messages_leaves_a_good_stream_whole(start_daemon, example_
     assert counters["rejected"] >= 90_000, counters
     assert d.proc.poll() is None
     assert time.monotonic() - t0 < 120
+
+
+def test_oversized_subscription_is_cut_off_and_others_are_served(dsp_daemon, example_pcm):
+    pcm, rate = example_pcm
+    hostile = Subscriber(dsp_daemon.pub, "x" * 100_000)  # a 100 kB subscription message
+    hostile.sock.setsockopt(zmq.SUBSCRIBE, b"good")  # would match, if it were accepted
+    try:
+        with Client(dsp_daemon.ingest) as c, Subscriber(dsp_daemon.pub, "good") as s:
+            wait_for_subscription(s, c, probe_id="good-probe")
+            c.send_pcm("good", pcm, rate)
+            _, frames, ended = s.collect("good", timeout_s=10)
+        assert ended.frames == len(frames) == math.ceil(len(pcm) / rate * 30)
+        assert hostile.recv(0.5) is None, "a subscriber over the size limit must get nothing"
+    finally:
+        hostile.close()

@@ -67,8 +67,18 @@ def fft_filter(x: np.ndarray, lo_hz: float, hi_hz: float) -> np.ndarray:
     return np.fft.irfft(spec * mask, len(x)).astype(np.float32)
 
 
-def augment(x: np.ndarray, rng: np.random.Generator, babble_pool: list[np.ndarray]) -> np.ndarray:
-    """One random corruption chain for a clean crop x (n,) float32; returns (n,) float32."""
+def augment(
+    x: np.ndarray,
+    rng: np.random.Generator,
+    babble_pool: list[np.ndarray],
+    noise_p: float = 0.75,
+    snr_db: tuple[float, float] = (0.0, 30.0),
+) -> np.ndarray:
+    """One random corruption chain for a clean crop x (n,) float32; returns (n,) float32.
+
+    noise_p and snr_db set how often and how loud additive noise is (stage 2 of training
+    hardens the model against noise with more, louder noise).
+    """
     n = len(x)
     y = x.astype(np.float32).copy()
     if rng.random() < 0.4:  # reverberation
@@ -89,7 +99,7 @@ def augment(x: np.ndarray, rng: np.random.Generator, babble_pool: list[np.ndarra
     level_db = rng.uniform(-45.0, -8.0)
     y *= 10 ** (level_db / 20) / _speech_rms(y)
     srms = 10 ** (level_db / 20)
-    if rng.random() < 0.75:  # additive noise at 0..30 dB SNR
+    if rng.random() < noise_p:  # additive noise
         kind = rng.choice(["white", "pink", "babble", "hum", "mix"])
         if kind == "white":
             noise = rng.standard_normal(n).astype(np.float32)
@@ -106,7 +116,7 @@ def augment(x: np.ndarray, rng: np.random.Generator, babble_pool: list[np.ndarra
                     noise += src[s : s + n] * rng.uniform(0.5, 1.0)
         else:
             noise = rng.standard_normal(n).astype(np.float32) + pink(n, rng)
-        snr = rng.uniform(0.0, 30.0)
+        snr = rng.uniform(*snr_db)
         y += noise / _rms(noise) * srms * 10 ** (-snr / 20)
     y += rng.standard_normal(n).astype(np.float32) * 10 ** (rng.uniform(-95, -65) / 20)  # dither
     if rng.random() < 0.15:

@@ -81,7 +81,14 @@ class Corpus:
         return float(self.frames.sum() / 100 / 3600)
 
 
-def make_batch(corpus: Corpus, rng: np.random.Generator, batch: int, frames: int, aug: bool = True):
+def make_batch(
+    corpus: Corpus,
+    rng: np.random.Generator,
+    batch: int,
+    frames: int,
+    aug: bool = True,
+    noise: dict | None = None,
+):
     """Augmented features (B,T,80), targets (B,T,C), lips-meet mask (B,T) for random crops."""
     feats, tgts, bils = [], [], []
     p = corpus.frames / corpus.frames.sum()
@@ -107,7 +114,7 @@ def make_batch(corpus: Corpus, rng: np.random.Generator, batch: int, frames: int
                 tgt[frames - r :] = 0.0
                 bil[frames - r :] = False
         if aug:
-            seg = augment(seg, rng, babble)
+            seg = augment(seg, rng, babble, **(noise or {}))
         else:
             seg = seg * (10 ** (-25 / 20) / (np.sqrt(np.mean(seg**2)) + 1e-9))
             seg += rng.standard_normal(len(seg)).astype(np.float32) * 1e-4
@@ -122,12 +129,15 @@ def make_batch(corpus: Corpus, rng: np.random.Generator, batch: int, frames: int
     )
 
 
-def loss_fn(pred: torch.Tensor, tgt: torch.Tensor, bil: torch.Tensor, skip: int) -> torch.Tensor:
+def loss_fn(
+    pred: torch.Tensor, tgt: torch.Tensor, bil: torch.Tensor, skip: int, rest_weight: float = 0.0
+) -> torch.Tensor:
     """Weighted MSE on teacher channels + aperture MSE; output j is scored against frame j-L."""
     p = pred[:, LOOKAHEAD + skip :]
     t = tgt[:, skip : tgt.shape[1] - LOOKAHEAD]
     b = bil[:, skip : bil.shape[1] - LOOKAHEAD].float()
-    fw = 1.0 + 3.0 * b
+    rest = (t.amax(dim=2) < 0.02).float()  # silence: the mouth must rest, even in noise
+    fw = 1.0 + 3.0 * b + rest_weight * rest
     cw = torch.from_numpy(CHANNEL_WEIGHT)
     mse = (((p - t) ** 2) * cw).mean(dim=2)
 
@@ -152,6 +162,11 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--data", default=str(WORK / "data"))
     ap.add_argument("--out", default=str(MODELS / "lipsync.onnx"))
+    ap.add_argument("--init", default=None, help="checkpoint to fine-tune (stage 2)")
+    ap.add_argument("--noise-p", type=float, default=0.75, help="probability of added noise")
+    ap.add_argument("--rest-weight", type=float, default=0.0, help="extra loss on silence")
+    ap.add_argument("--snr-min", type=float, default=0.0)
+    ap.add_argument("--snr-max", type=float, default=30.0)
     ap.add_argument("--checkpoint", default=str(WORK / "lipsync_best.pt"))
     ap.add_argument("--eval-every", type=int, default=250)
     ap.add_argument(
@@ -163,6 +178,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
+    noise = {"noise_p": args.noise_p, "snr_db": (args.snr_min, args.snr_max)}
     rng = np.random.default_rng(args.seed)
     data = Path(args.data)
     t0 = time.time()
@@ -175,10 +191,13 @@ def main() -> None:
     )
 
     net = LipSyncNet(width=args.width)
+    if args.init:
+        net.load_state_dict(torch.load(args.init, map_location="cpu"))
     stats_rng = np.random.default_rng(args.seed + 1)
-    f, _, _ = make_batch(train, stats_rng, 64, args.frames)
-    net.feat_mean.copy_(f.reshape(-1, f.shape[-1]).mean(0))
-    net.feat_std.copy_(f.reshape(-1, f.shape[-1]).std(0) + 1e-3)
+    if not args.init:  # a fine-tuning stage keeps the first stage's normalisation
+        f, _, _ = make_batch(train, stats_rng, 64, args.frames)
+        net.feat_mean.copy_(f.reshape(-1, f.shape[-1]).mean(0))
+        net.feat_std.copy_(f.reshape(-1, f.shape[-1]).std(0) + 1e-3)
     val_rng = np.random.default_rng(12345)
     val_batches = [make_batch(val, val_rng, 16, args.frames, aug=i % 2 == 1) for i in range(6)]
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
@@ -191,9 +210,9 @@ def main() -> None:
     t_train = time.time()
     step = 0
     for step in range(1, args.steps + 1):
-        feats, tgt, bil = make_batch(train, rng, args.batch, args.frames)
+        feats, tgt, bil = make_batch(train, rng, args.batch, args.frames, noise=noise)
         pred, _ = net.channels(feats, net.zero_state(args.batch))
-        loss = loss_fn(pred, tgt, bil, skip=20)
+        loss = loss_fn(pred, tgt, bil, skip=20, rest_weight=args.rest_weight)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
@@ -255,6 +274,11 @@ def main() -> None:
         "train_voices": train.names,
         "val_voices": val.names,
         "best_val_loss": best,
+        "init": args.init,
+        "noise_p": args.noise_p,
+        "snr_db": [args.snr_min, args.snr_max],
+        "rest_weight": args.rest_weight,
+        "lr": args.lr,
         "log": log,
     }
     out.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
