@@ -98,6 +98,8 @@ def run_send(args) -> None:
     clients = [
         Client(args.ingest, timeout_s=30, ctx=ctx) for _ in range(-(-n // STREAMS_PER_CLIENT))
     ]
+    for client in clients:
+        client.sock.sndtimeo = -1  # block: a daemon that falls behind shows up as sender lag
     owner = [clients[i // STREAMS_PER_CLIENT] for i in range(n)]
     for i in range(n):
         owner[i].open_stream(sid(i), RATE)

@@ -51,6 +51,9 @@ class Client:
         # A fixed identity survives reconnects (e.g. after the ingest actor restarts), so
         # the daemon still knows this client owns its open streams.
         self.sock.routing_id = b"fw-" + uuid.uuid4().bytes
+        # A DEALER with no connected daemon (down, or refusing our CurveZMQ key) blocks on
+        # send: time out instead, so a caller gets a ClientError, not a hang.
+        self.sock.sndtimeo = int(timeout_s * 1000)
         apply_client_curve(self.sock, server_key, client_key)
         self.sock.connect(endpoint)
         self.timeout_s = timeout_s
@@ -67,10 +70,18 @@ class Client:
 
     def send_raw(self, data: bytes | list[bytes]) -> None:
         """Send arbitrary bytes (tests use this for malformed input)."""
-        if isinstance(data, list):
-            self.sock.send_multipart(data)
-        else:
-            self.sock.send(data)
+        self._send(data)
+
+    def _send(self, data: bytes | list[bytes]) -> None:
+        try:
+            if isinstance(data, list):
+                self.sock.send_multipart(data)
+            else:
+                self.sock.send(data)
+        except zmq.Again:
+            raise ClientError(
+                f"could not send within {self.timeout_s:g} s: no daemon connected"
+            ) from None
 
     def recv_status(self, timeout_s: float | None = None) -> pb.Status | None:
         """Next Status from the daemon, or None after the timeout."""
@@ -114,7 +125,7 @@ class Client:
         )
         for key, values in params.items():
             getattr(msg, key).update({k: float(v) for k, v in values.items()})
-        self.sock.send(encode(open_stream=msg))
+        self._send(encode(open_stream=msg))
         if wait:
             self._await(stream_id, "open")
 
@@ -132,10 +143,10 @@ class Client:
             chunk.emotion.update(emotion)
         if emotion_timecode is not None:
             chunk.emotion_timecode = emotion_timecode
-        self.sock.send(encode(audio_chunk=chunk))
+        self._send(encode(audio_chunk=chunk))
 
     def close_stream(self, stream_id: str, wait: bool = True) -> None:
-        self.sock.send(encode(close_stream=pb.CloseStream(stream_id=stream_id)))
+        self._send(encode(close_stream=pb.CloseStream(stream_id=stream_id)))
         if wait:
             self._await(stream_id, "close")
 

@@ -35,7 +35,7 @@ class DaemonSection:
     watchdog: bool = True  # send WATCHDOG=1 to systemd from the health check
     allow_fault_injection: bool = False  # control `fault` command, for tests only
     seed: int = 0  # seed for procedural motion (blinks, saccades)
-    vad: str = "silero"  # silero (accurate, ~6% of a core per stream) | energy (cheap)
+    vad: str = "silero"  # silero (accurate, ~5% of a core per stream) | energy (cheap)
 
 
 @dataclass(frozen=True)

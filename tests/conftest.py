@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -63,6 +64,9 @@ class Daemon:
         self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.notify.bind(self.notify_path)
         self.notifications: list[str] = []
+        self._closed = threading.Event()
+        self._reader = threading.Thread(target=self._read_notifications, daemon=True)
+        self._reader.start()
         self.log_path = tmp / "daemon.log"
         env = dict(os.environ, NOTIFY_SOCKET=self.notify_path, OMP_NUM_THREADS="1")
         self.proc = subprocess.Popen(
@@ -73,20 +77,30 @@ class Daemon:
         )
         self.wait_for("READY=1", 30)
 
-    def wait_for(self, state: str, timeout: float) -> str:
-        """Read notify datagrams until one contains `state`; fail on timeout or exit."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if any(state in n for n in self.notifications):
-                return state
-            self.notify.settimeout(0.2)
+    def _read_notifications(self) -> None:
+        # Read continuously, as systemd does: the daemon drops notifications it cannot send.
+        self.notify.settimeout(0.2)
+        while not self._closed.is_set():
             try:
                 self.notifications.append(self.notify.recv(4096).decode())
             except TimeoutError:
-                if self.proc.poll() is not None:
-                    raise AssertionError(
-                        f"daemon exited ({self.proc.returncode}):\n{self.log()}"
-                    ) from None
+                continue
+            except OSError:
+                return
+
+    def wait_for(self, state: str, timeout: float) -> str:
+        """Wait until a notification contains `state`; fail on timeout or exit."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(state in n for n in list(self.notifications)):
+                return state
+            if self.proc.poll() is not None and not any(
+                state in n for n in list(self.notifications)
+            ):
+                time.sleep(0.3)  # let the reader catch the last datagrams
+                if not any(state in n for n in list(self.notifications)):
+                    raise AssertionError(f"daemon exited ({self.proc.returncode}):\n{self.log()}")
+            time.sleep(0.01)
         raise AssertionError(f"no {state} within {timeout} s:\n{self.log()}")
 
     def log(self) -> str:
@@ -103,6 +117,8 @@ class Daemon:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+        self._closed.set()
+        self._reader.join(2)
         self.notify.close()
         return self.proc.returncode
 

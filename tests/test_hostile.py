@@ -333,7 +333,9 @@ def test_flood_of_bad_messages_leaves_a_good_stream_whole(start_daemon, example_
     assert status["healthy"] and not status["restarts"]
     assert counters["rejected"] >= 90_000, counters
     assert d.proc.poll() is None
-    assert time.monotonic() - t0 < 120
+    elapsed = time.monotonic() - t0
+    logged = d.log_path.read_text(errors="replace").count('"message_rejected"')
+    assert logged <= 20 * (elapsed + 2), f"{logged} rejection log lines in {elapsed:.0f} s"
 
 
 def test_oversized_subscription_is_cut_off_and_others_are_served(dsp_daemon, example_pcm):

@@ -34,6 +34,17 @@ def pink(n: int, rng: np.random.Generator) -> np.ndarray:
     return (x / (x.std() + 1e-9)).astype(np.float32)
 
 
+def coloured(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Noise with a random spectral tilt 1/f^alpha (alpha 0..2.5: white to beyond brown),
+    high-passed at 20-150 Hz: rumble, traffic and fan noise that looks like voicing."""
+    spec = np.fft.rfft(rng.standard_normal(n))
+    f = np.fft.rfftfreq(n, 1.0 / SR)
+    f[0] = 1.0
+    shape = f ** (-rng.uniform(0.0, 2.5) / 2) * np.clip(f / rng.uniform(20.0, 150.0), 0, 1) ** 2
+    x = np.fft.irfft(spec * shape, n)
+    return (x / (x.std() + 1e-9)).astype(np.float32)
+
+
 def hum(n: int, rng: np.random.Generator) -> np.ndarray:
     base = rng.choice([50.0, 60.0]) * rng.uniform(0.99, 1.01)
     t = np.arange(n) / SR
@@ -73,11 +84,12 @@ def augment(
     babble_pool: list[np.ndarray],
     noise_p: float = 0.75,
     snr_db: tuple[float, float] = (0.0, 30.0),
+    kinds: tuple[str, ...] = ("white", "pink", "babble", "hum", "mix"),
 ) -> np.ndarray:
     """One random corruption chain for a clean crop x (n,) float32; returns (n,) float32.
 
-    noise_p and snr_db set how often and how loud additive noise is (stage 2 of training
-    hardens the model against noise with more, louder noise).
+    noise_p, snr_db and kinds set how often, how loud and what additive noise is (stage 2
+    of training hardens the model with more, louder noise, including coloured noise).
     """
     n = len(x)
     y = x.astype(np.float32).copy()
@@ -100,11 +112,13 @@ def augment(
     y *= 10 ** (level_db / 20) / _speech_rms(y)
     srms = 10 ** (level_db / 20)
     if rng.random() < noise_p:  # additive noise
-        kind = rng.choice(["white", "pink", "babble", "hum", "mix"])
+        kind = rng.choice(kinds)
         if kind == "white":
             noise = rng.standard_normal(n).astype(np.float32)
         elif kind == "pink":
             noise = pink(n, rng)
+        elif kind == "coloured":
+            noise = coloured(n, rng)
         elif kind == "hum":
             noise = hum(n, rng)
         elif kind == "babble" and babble_pool:

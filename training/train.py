@@ -165,6 +165,7 @@ def main() -> None:
     ap.add_argument("--init", default=None, help="checkpoint to fine-tune (stage 2)")
     ap.add_argument("--noise-p", type=float, default=0.75, help="probability of added noise")
     ap.add_argument("--rest-weight", type=float, default=0.0, help="extra loss on silence")
+    ap.add_argument("--noise-kinds", default="white,pink,babble,hum,mix")
     ap.add_argument("--snr-min", type=float, default=0.0)
     ap.add_argument("--snr-max", type=float, default=30.0)
     ap.add_argument("--checkpoint", default=str(WORK / "lipsync_best.pt"))
@@ -178,7 +179,11 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
-    noise = {"noise_p": args.noise_p, "snr_db": (args.snr_min, args.snr_max)}
+    noise = {
+        "noise_p": args.noise_p,
+        "snr_db": (args.snr_min, args.snr_max),
+        "kinds": tuple(args.noise_kinds.split(",")),
+    }
     rng = np.random.default_rng(args.seed)
     data = Path(args.data)
     t0 = time.time()
@@ -278,6 +283,7 @@ def main() -> None:
         "noise_p": args.noise_p,
         "snr_db": [args.snr_min, args.snr_max],
         "rest_weight": args.rest_weight,
+        "noise_kinds": args.noise_kinds,
         "lr": args.lr,
         "log": log,
     }
