@@ -41,9 +41,7 @@ AUGMENTATIONS = (
     "sample-rate round trip (8/11.025/22.05/44.1 kHz, soxr) p=0.2; band limiting p=0.25 "
     "(telephone 300-3400 Hz, or random 0-200 Hz .. 3-7.5 kHz band); speech level -45..-8 "
     "dBFS (about +-20 dB around -25 dBFS); additive noise p=0.75 at 0-30 dB SNR: white, pink, "
-    "babble (3-6 other training utterances), mains hum (50/60 Hz + harmonics), white+pink, "
-    "and (stage 2 only, with p=0.9 at -5..25 dB) coloured noise 1/f^a, a 0-2.5, high-passed "
-    "at 20-150 Hz; "
+    "babble (3-6 other training utterances), mains hum (50/60 Hz + harmonics), white+pink; "
     "dither -95..-65 dBFS always (no digital-zero silence); DC offset +-0.05 p=0.15; hard "
     "clipping at 0-12 dB below peak p=0.1; leading or trailing silence (0.2-1.5 s) p=0.25. "
     "Synthesis varies speaking rate (flite duration_stretch 0.75-1.4, espeak 120-230 wpm) "
@@ -112,7 +110,9 @@ def main() -> None:
     ap.add_argument("--model", default=str(MODELS / "lipsync.onnx"))
     ap.add_argument("--results", default=str(HERE / "work" / "eval" / "results.json"))
     ap.add_argument("--bench", default=None)
-    ap.add_argument("--notes", default="", help="extra markdown appended under 'Notes'")
+    ap.add_argument(
+        "--notes", default=str(HERE / "CARD_NOTES.md"), help="markdown file appended at the end"
+    )
     args = ap.parse_args()
     model = Path(args.model)
     meta = json.loads(model.with_suffix(".json").read_text())
@@ -148,6 +148,7 @@ def main() -> None:
     )
     size_mb, dil, s = model.stat().st_size / 1e6, meta["dilations"], meta["state_size"]
     stages = _stages(meta)
+    notes = Path(args.notes).read_text() if Path(args.notes).exists() else ""
 
     def counts(key: str) -> str:
         r = results.get(key, {}).get("onnx")
@@ -222,7 +223,7 @@ of closure. Also a goal: no metric more than 0.05 worse at 10 dB. Where it falls
 ## Cost
 
 {bench or "not measured"}
-{args.notes}
+{notes}
 """
     (MODELS / "MODEL_CARD.md").write_text(card)
     print(f"wrote {MODELS / 'MODEL_CARD.md'}")
