@@ -232,6 +232,8 @@ def cmd_convert(args) -> int:
         raise UsageError(f"several inputs would write {sorted(clash)[0]}; rename one")
     if many:
         Path(args.output).mkdir(parents=True, exist_ok=True)
+    elif args.output != "-":
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     job = ConvertJob(
         engine=cfg.daemon.engine,
         fps=cfg.daemon.fps,

@@ -11,7 +11,7 @@ import pytest
 from facewire.client import Client, ClientError, Control, Subscriber, wait_for_subscription
 from facewire.proto import facewire_pb2 as pb
 from facewire.wire import Code, encode
-from tests.conftest import FACEWIRE
+from tests.conftest import EXAMPLE_WAV, FACEWIRE
 
 
 def _error(client: Client) -> pb.Status:
@@ -187,3 +187,15 @@ def test_convert_rejects_a_missing_file_and_bad_params(tmp_path):
         timeout=60,
     )
     assert r.returncode != 0 and "jaw_strength" in r.stderr
+
+
+def test_convert_creates_the_output_folder(tmp_path):
+    out = tmp_path / "new" / "dir" / "example.json"
+    r = subprocess.run(
+        [FACEWIRE, "convert", str(EXAMPLE_WAV), "-o", str(out), "--engine", "dsp"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr
+    assert out.is_file() and f"{out}: 90 frames at 30 fps (dsp engine)" in r.stdout
