@@ -8,6 +8,7 @@ reproducible.
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import platform
 import shutil
@@ -46,6 +47,18 @@ def machine() -> dict:
         "utc": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M"),
         "python": platform.python_version(),
     }
+
+
+def print_rows(head: str, line, rows, json_path: str | None) -> list[dict]:
+    """Print a markdown table row by row as results arrive; save them with the machine as JSON."""
+    print(head)
+    done = []
+    for row in rows:
+        done.append(row)
+        print(line(row), flush=True)
+    if json_path:
+        Path(json_path).write_text(json.dumps({"machine": machine(), "rows": done}, indent=1))
+    return done
 
 
 def speech_16k() -> np.ndarray:

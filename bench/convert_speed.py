@@ -11,7 +11,6 @@ Wall time includes interpreter start and model load, as a user sees it.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -23,7 +22,7 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import FACEWIRE, RATE, machine, speech_16k, stream_audio  # noqa: E402
+from common import FACEWIRE, RATE, machine, print_rows, speech_16k, stream_audio  # noqa: E402
 
 
 def _convert(paths: list[Path], engine: str, out_dir: Path) -> float:
@@ -92,13 +91,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--json")
     args = ap.parse_args()
-    print(HEAD)
-    rows = []
-    for engine in args.engines.split(","):
-        rows.append(measure(engine, args.seconds))
-        print(line(rows[-1]), flush=True)
-    if args.json:
-        Path(args.json).write_text(json.dumps({"machine": machine(), "rows": rows}, indent=1))
+    engines = args.engines.split(",")
+    print_rows(HEAD, line, (measure(e, args.seconds) for e in engines), args.json)
 
 
 if __name__ == "__main__":

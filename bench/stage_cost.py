@@ -17,14 +17,13 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
-import json  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import RATE, machine, speech_16k, stream_audio  # noqa: E402
+from common import RATE, machine, print_rows, speech_16k, stream_audio  # noqa: E402
 
 STAGES = ("engine", "vad", "emotion", "face", "publish_pb")
 
@@ -145,15 +144,13 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=12.0)
     ap.add_argument("--json")
     args = ap.parse_args()
-    rows = []
-    print(HEAD)
-    for eng in args.engines.split(","):
-        for vad in ("silero", "energy"):
-            for n in args.streams.split(","):
-                rows.append(measure(eng, vad, int(n), args.seconds))
-                print(line(rows[-1]), flush=True)
-    if args.json:
-        Path(args.json).write_text(json.dumps({"machine": machine(), "rows": rows}, indent=1))
+    runs = (
+        measure(eng, vad, int(n), args.seconds)
+        for eng in args.engines.split(",")
+        for vad in ("silero", "energy")
+        for n in args.streams.split(",")
+    )
+    print_rows(HEAD, line, runs, args.json)
 
 
 if __name__ == "__main__":

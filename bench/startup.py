@@ -10,7 +10,6 @@ a systemd unit (Type=notify) waits before dependants start. Measured from proces
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -18,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import DaemonProc, machine  # noqa: E402
+from common import DaemonProc, machine, print_rows  # noqa: E402
 
 
 def measure(engine: str, runs: int) -> dict:
@@ -61,13 +60,8 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--json")
     args = ap.parse_args()
-    print(HEAD)
-    rows = []
-    for engine in args.engines.split(","):
-        rows.append(measure(engine, args.runs))
-        print(line(rows[-1]), flush=True)
-    if args.json:
-        Path(args.json).write_text(json.dumps({"machine": machine(), "rows": rows}, indent=1))
+    engines = args.engines.split(",")
+    print_rows(HEAD, line, (measure(e, args.runs) for e in engines), args.json)
 
 
 if __name__ == "__main__":
