@@ -16,13 +16,8 @@ CANONICAL = (
 
 FLITE = {p.lower(): p for p in CANONICAL if p} | {"pau": "", "axr": "ER", "h#": ""}
 
-_SAMPA_COMMON = {
-    "p": "P",
-    "p_h": "P",
-    "t": "T",
-    "t_h": "T",
-    "k": "K",
-    "k_h": "K",
+# Consonant labels that SAMPA and espeak-ng's mnemonics share.
+_CONSONANTS = {
     "b": "B",
     "d": "D",
     "g": "G",
@@ -44,6 +39,15 @@ _SAMPA_COMMON = {
     "r": "R",
     "w": "W",
     "j": "Y",
+}
+
+_SAMPA_COMMON = _CONSONANTS | {
+    "p": "P",
+    "p_h": "P",
+    "t": "T",
+    "t_h": "T",
+    "k": "K",
+    "k_h": "K",
     "4": "D",
     "?": "T",
     "_": "",
@@ -90,31 +94,10 @@ MBROLA_EN1 = dict(_SAMPA_COMMON) | {
 
 # espeak-ng English phoneme mnemonics (phsource/ph_english*). Multi-part vowels map to the
 # mouth shape that dominates them.
-ESPEAK = {
+ESPEAK = _CONSONANTS | {
     "p": "P",
     "t": "T",
     "k": "K",
-    "b": "B",
-    "d": "D",
-    "g": "G",
-    "tS": "CH",
-    "dZ": "JH",
-    "f": "F",
-    "v": "V",
-    "T": "TH",
-    "D": "DH",
-    "s": "S",
-    "z": "Z",
-    "S": "SH",
-    "Z": "ZH",
-    "h": "HH",
-    "m": "M",
-    "n": "N",
-    "N": "NG",
-    "l": "L",
-    "r": "R",
-    "w": "W",
-    "j": "Y",
     "t#": "T",
     "d#": "D",
     "t2": "T",
