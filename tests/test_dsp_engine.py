@@ -15,6 +15,7 @@ import soxr
 from facewire.arkit import ARKIT_INDEX
 from facewire.engines.base import frames_for
 from facewire.engines.dsp import DspEngine
+from tests.streaming import stream_in_chunks
 
 SPEECH_DIR = Path(
     os.environ.get("FACEWIRE_SPEECH_DIR", "/work/shared/data/speech/aligned/pocketsphinx")
@@ -57,16 +58,6 @@ def speech() -> tuple[np.ndarray, list[tuple[float, float, str]]]:
     return pcm_f32, phones
 
 
-def run_chunked(engine: DspEngine, pcm_f32: np.ndarray, chunk: int) -> np.ndarray:
-    st = engine.new_stream()
-    out = [
-        engine.process([(st, pcm_f32[i : i + chunk], False)])[0]
-        for i in range(0, len(pcm_f32), chunk)
-    ]
-    out += engine.process([(st, np.zeros(0, np.float32), True)])
-    return np.concatenate(out)
-
-
 def run_once(engine: DspEngine, pcm_f32: np.ndarray) -> np.ndarray:
     return engine.process([(engine.new_stream(), pcm_f32, True)])[0]
 
@@ -78,14 +69,14 @@ def test_chunking_does_not_change_frames(speech, fps: float) -> None:
     whole = run_once(engine, pcm_f32)
     assert len(whole) == frames_for(len(pcm_f32), fps)
     for chunk in (160, 1000, 7777):
-        np.testing.assert_allclose(run_chunked(engine, pcm_f32, chunk), whole, atol=1e-5)
+        np.testing.assert_allclose(stream_in_chunks(engine, pcm_f32, chunk), whole, atol=1e-5)
 
 
 @pytest.mark.parametrize("fps", [24.0, 30.0, 60.0])
 @pytest.mark.parametrize("samples", [0, 1, 159, 160, 533, 16_000, 16_001, 48_123])
 def test_exact_frame_count_and_range(fps: float, samples: int) -> None:
     pcm_f32 = np.random.default_rng(samples).normal(0, 0.1, samples).astype(np.float32)
-    frames = run_chunked(DspEngine(fps=fps), pcm_f32, 1000)
+    frames = stream_in_chunks(DspEngine(fps=fps), pcm_f32, 1000)
     assert frames.shape == (frames_for(samples, fps), 52)
     assert frames.dtype == np.float32
     assert np.all((frames >= 0.0) & (frames <= 1.0))

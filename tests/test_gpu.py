@@ -45,6 +45,7 @@ from facewire.engines.tensorrt import (
     reference_features,
     stream_through,
 )
+from tests.streaming import feed_together
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE_WAV = REPO / "daemon" / "data" / "example.wav"
@@ -367,29 +368,8 @@ class HostTensorRTEngine(TensorRTEngine):
         return np, self.runner
 
 
-def _feed_together(engine, pcms, chunks) -> list[np.ndarray]:
-    """Feed streams side by side, one process() call per tick, ragged chunk sizes."""
-    states = [engine.new_stream() for _ in pcms]
-    outs: list[list[np.ndarray]] = [[] for _ in pcms]
-    pos = [0] * len(pcms)
-    ended = [False] * len(pcms)
-    while not all(ended):
-        batch, who = [], []
-        for i, (p, c) in enumerate(zip(pcms, chunks, strict=True)):
-            if ended[i]:
-                continue
-            piece = p[pos[i] : pos[i] + c]
-            pos[i] += c
-            ended[i] = pos[i] >= len(p)
-            batch.append((states[i], piece, ended[i]))
-            who.append(i)
-        for i, frames in zip(who, engine.process(batch), strict=True):
-            outs[i].append(frames)
-    return [np.concatenate(o) for o in outs]
-
-
 def _streamed(engine, pcm: np.ndarray, chunk: int) -> np.ndarray:
-    return _feed_together(engine, [pcm], [chunk])[0]
+    return feed_together(engine, [pcm], [chunk])[0]
 
 
 @pytest.fixture(scope="module")
@@ -404,7 +384,7 @@ def test_engine_bookkeeping_matches_onnx_engine(onnx_engine: OnnxEngine) -> None
     speech = _speech()
     pcms = [np.roll(speech, 4000 * i)[: len(speech) - 3000 * i] for i in range(5)]
     chunks = [TICK, 1600, 333, 160, 48000]  # the last arrives whole: one long final call
-    together = _feed_together(engine, pcms, chunks)
+    together = feed_together(engine, pcms, chunks)
     calls = engine.runner.calls
     assert max(b for b, _ in calls) == 2 and max(t for _, t in calls) == 4
     for pcm, got in zip(pcms, together, strict=True):
@@ -505,7 +485,7 @@ def test_tensorrt_batched_streams_match_onnxruntime(trt_engine, onnx_engine) -> 
     speech = _speech()
     pcms = [np.roll(speech, 5000 * i)[: len(speech) - 2000 * i] for i in range(6)]
     chunks = [TICK, TICK, 1600, 333, 160, 48000]
-    got = _feed_together(trt_engine, pcms, chunks)
+    got = feed_together(trt_engine, pcms, chunks)
     for pcm, g in zip(pcms, got, strict=True):
         want = _streamed(onnx_engine, pcm, TICK)
         assert g.shape == want.shape

@@ -14,9 +14,9 @@ pytest.importorskip("onnxruntime")
 from facewire.arkit import ARKIT_INDEX  # noqa: E402
 from facewire.engines.base import frames_for  # noqa: E402
 from facewire.engines.onnx import OnnxEngine  # noqa: E402
+from tests.streaming import feed_together, stream_in_chunks  # noqa: E402
 
 BOBBY = Path("/work/shared/data/speech/aligned/praatIO")
-EMPTY = np.zeros(0, dtype=np.float32)
 
 
 def _speechlike(seconds: float, seed: int) -> np.ndarray:
@@ -26,13 +26,6 @@ def _speechlike(seconds: float, seed: int) -> np.ndarray:
     env = (np.sin(np.arange(n) / 16000 * 2 * np.pi * 2.5) > -0.2).astype(np.float32)
     tone = np.sin(np.arange(n) / 16000 * 2 * np.pi * 180).astype(np.float32)
     return (0.1 * env * (tone + 0.3 * rng.standard_normal(n))).astype(np.float32)
-
-
-def _streamed(engine: OnnxEngine, pcm: np.ndarray, chunk: int) -> np.ndarray:
-    st = engine.new_stream()
-    out = [engine.process([(st, pcm[i : i + chunk], False)])[0] for i in range(0, len(pcm), chunk)]
-    out.append(engine.process([(st, EMPTY, True)])[0])
-    return np.concatenate(out)
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +42,7 @@ def test_missing_model_fails_loudly(tmp_path: Path) -> None:
 def test_streamed_equals_offline(engine: OnnxEngine, chunk: int) -> None:
     pcm = _speechlike(2.3, seed=chunk)
     offline = engine.process([(engine.new_stream(), pcm, True)])[0]
-    streamed = _streamed(engine, pcm, chunk)
+    streamed = stream_in_chunks(engine, pcm, chunk)
     assert offline.shape == (frames_for(len(pcm), 30.0), 52)
     assert streamed.shape == offline.shape
     assert np.abs(streamed - offline).max() <= 1e-4
@@ -59,7 +52,7 @@ def test_streamed_equals_offline(engine: OnnxEngine, chunk: int) -> None:
 def test_frame_count_and_range(fps: float) -> None:
     eng = OnnxEngine(fps=fps)
     for n in (1, 159, 160, 16000, 16001, 23456):
-        out = _streamed(eng, _speechlike(n / 16000, seed=n)[:n], 999)
+        out = stream_in_chunks(eng, _speechlike(n / 16000, seed=n)[:n], 999)
         assert out.shape == (frames_for(n, fps), 52)
         assert out.dtype == np.float32
         assert out.min() >= 0.0 and out.max() <= 1.0
@@ -68,28 +61,11 @@ def test_frame_count_and_range(fps: float) -> None:
 def test_three_streams_batched_equal_one_at_a_time(engine: OnnxEngine) -> None:
     pcms = [_speechlike(s, seed=i) for i, s in enumerate((1.1, 2.0, 0.7))]
     chunks = (480, 1600, 333)
-    alone = [_streamed(engine, p, c) for p, c in zip(pcms, chunks, strict=True)]
-    states = [engine.new_stream() for _ in pcms]
-    outs: list[list[np.ndarray]] = [[] for _ in pcms]
-    pos = [0, 0, 0]
-    ended = [False, False, False]
-    while not all(ended):
-        batch, who = [], []
-        for i, (p, c) in enumerate(zip(pcms, chunks, strict=True)):
-            if ended[i]:
-                continue
-            piece = p[pos[i] : pos[i] + c]
-            pos[i] += c
-            final = pos[i] >= len(p)
-            ended[i] = final
-            batch.append((states[i], piece, final))
-            who.append(i)
-        for i, frames in zip(who, engine.process(batch), strict=True):
-            outs[i].append(frames)
+    alone = [stream_in_chunks(engine, p, c) for p, c in zip(pcms, chunks, strict=True)]
+    together = feed_together(engine, pcms, chunks)
     for i in range(3):
-        together = np.concatenate(outs[i])
-        assert together.shape == alone[i].shape
-        assert np.abs(together - alone[i]).max() <= 1e-4
+        assert together[i].shape == alone[i].shape
+        assert np.abs(together[i] - alone[i]).max() <= 1e-4
 
 
 def _phones(path: Path) -> list[tuple[float, float, str]]:
@@ -108,7 +84,7 @@ def test_real_speech_lips_close_and_jaw_opens(engine: OnnxEngine) -> None:
     if pcm.ndim > 1:
         pcm = pcm.mean(axis=1)
     pcm16k = soxr.resample(pcm, sr, 16000).astype(np.float32)
-    w = _streamed(engine, pcm16k, 1600)
+    w = stream_in_chunks(engine, pcm16k, 1600)
     t = np.arange(len(w)) / 30.0
     jaw = w[:, ARKIT_INDEX["jawOpen"]]
     aperture = (
