@@ -34,6 +34,7 @@ from facewire.config import Config
 from facewire.sdnotify import Notifier
 from facewire.supervisor import Supervisor
 from tests.conftest import EXAMPLE_WAV
+from tests.test_capture import ASOUNDRC
 
 JAW = ARKIT_INDEX["jawOpen"]
 
@@ -182,16 +183,6 @@ def test_client_process_killed_mid_stream_times_out(start_daemon, example_pcm):
         c.send_pcm("after", pcm, rate)
         _, frames, ended = s.collect("after", timeout_s=10)
     assert ended.frames == len(frames) == math.ceil(len(pcm) / rate * 30)
-
-
-ASOUNDRC = """pcm.filemic {{
-    type file
-    slave.pcm "null"
-    file "/dev/null"
-    infile "{raw}"
-    format "raw"
-}}
-"""
 
 
 @pytest.mark.skipif(
