@@ -48,9 +48,6 @@ class Notifier:
     def reloading(self) -> None:
         self.notify("RELOADING=1")
 
-    def status(self, text: str) -> None:
-        self.notify(f"STATUS={text}")
-
 
 def watchdog_interval_s() -> float | None:
     """Half of systemd's WatchdogSec (from WATCHDOG_USEC), or None when it is off."""

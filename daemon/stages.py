@@ -65,9 +65,6 @@ class LipsyncBatch:
         st.final = True
         st.vad.finish()
 
-    def drop(self, stream_id: str) -> None:
-        self._streams.pop(stream_id, None)
-
     def run(self) -> dict[str, LipsyncOut]:
         """Advance every stream with news; finished streams are flushed and forgotten."""
         busy = [(sid, st) for sid, st in self._streams.items() if st.pending_audio or st.final]
