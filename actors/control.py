@@ -27,8 +27,15 @@ RECORD_TIMEOUT_MS = 2000
 class ControlActor(Actor):
     name = "control"
 
-    def __init__(self, ctx: zmq.Context, endpoint: str, supervisor, max_bytes: int) -> None:
-        super().__init__(ctx, "resample", 1000)
+    def __init__(
+        self,
+        ctx: zmq.Context,
+        endpoint: str,
+        supervisor,
+        max_bytes: int,
+        downstream: str | list[str] = "resample",
+    ) -> None:
+        super().__init__(ctx, downstream, 1000)
         self.endpoint = endpoint
         self.supervisor = supervisor
         self.max_bytes = max_bytes
@@ -90,7 +97,7 @@ class ControlActor(Actor):
         req.linger = 0
         try:
             req.connect(RECORD_ENDPOINT)
-            send(req, Message("record", sid, {"action": action, "path": path}))
+            send(req, [Message("record", sid, {"action": action, "path": path})])
             if not req.poll(RECORD_TIMEOUT_MS):
                 raise ProtocolError("the publish actor did not answer the record request")
             return req.recv()

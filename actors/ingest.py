@@ -7,8 +7,9 @@ Replies: Status OK for open and close, Status ERROR for anything bad (malformed 
      wrong schema_version, unknown or foreign stream, bad PCM, NaN, oversize chunk,
      bad rate, bad parameter, duplicate id, admission limit), WARNING for a stream
      ended by timeout and for dropped chunks. A bad message never touches other streams.
-Drops: audio is sent drop-newest when the resampler's queue is full; every drop is counted
-     and the client is told. Control (open/close/params) is never dropped.
+Drops: audio is sent drop-newest when the resampler's queue is full (a whole batch of
+     chunks at once); every drop is counted and each chunk's client is told. Control
+     (open/close/params) is never dropped.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from facewire.actor import Actor
 from facewire.audio import AudioError, check_format, decode_pcm
 from facewire.config import Config
 from facewire.engines.params import ParamError, StreamParams, check_emotion_map
-from facewire.messages import Message
+from facewire.messages import Message, shard_of
 from facewire.proto import facewire_pb2 as pb
 from facewire.wire import Code, ProtocolError, decode, status
 
@@ -59,13 +60,19 @@ def stream_params_maps(cfg: Config, o: pb.OpenStream | None = None) -> dict[str,
 class IngestActor(Actor):
     name = "ingest"
     policy = "drop-newest"
+    flush_interval_s = 0.01  # batch 10 ms of every client's chunks per hop downstream
 
-    def __init__(self, ctx: zmq.Context, cfg: Config, downstream: str = "resample") -> None:
+    def __init__(
+        self, ctx: zmq.Context, cfg: Config, downstream: str | list[str] = "resample"
+    ) -> None:
         super().__init__(ctx, downstream, cfg.sockets.queue_hwm)
         self.cfg = cfg
         self.streams: dict[str, _Stream] = {}
         self.router: zmq.Socket | None = None
         self.drain_reason: str | None = None  # set by the supervisor to end every stream
+        # (shard, shards) of dead worker processes, appended by the supervisor: their
+        # streams are ended here, in the actor's own thread.
+        self.lost_shards: list[tuple[int, int]] = []
         self._warn_window = 0.0  # start of the current one-second logging window
         self._warned = 0  # warnings logged in it
         self._suppressed = 0  # warnings counted but not logged in it
@@ -194,11 +201,15 @@ class IngestActor(Actor):
         st.next_seq = c.seq + 1
         st.samples += len(pcm)
         st.last_activity = time.monotonic()
-        before = self.counters["dropped_audio"]
         self.emit(Message("audio", c.stream_id, fields, {"pcm": pcm}))
-        if self.counters["dropped_audio"] != before:
-            st.dropped += 1
-            self._reply(client, Code.WARNING, "pipeline full: chunk dropped", c.stream_id)
+
+    def on_dropped(self, msgs: list[Message]) -> None:
+        """The resampler's queue was full: tell each client which of its chunks were lost."""
+        for msg in msgs:
+            st = self.streams.get(msg.stream)
+            if st is not None:
+                st.dropped += 1
+                self._reply(st.client, Code.WARNING, "pipeline full: chunk dropped", msg.stream)
 
     def _on_close_stream(self, client: bytes, c: pb.CloseStream) -> None:
         self._owned(client, c.stream_id)
@@ -206,6 +217,7 @@ class IngestActor(Actor):
         self._reply(client, Code.OK, "stream closed", c.stream_id)
 
     def _close(self, sid: str, reason: str) -> None:
+        self.flush()  # the stream's queued chunks go (or are counted as dropped) first
         st = self.streams.pop(sid)
         fields = {"reason": reason, "dropped": st.dropped, "audio_s": st.samples / st.rate}
         self.emit(Message("close", sid, fields))
@@ -217,6 +229,12 @@ class IngestActor(Actor):
             for sid in list(self.streams):
                 self._close(sid, self.drain_reason)
             return
+        while self.lost_shards:
+            shard, shards = self.lost_shards.pop(0)
+            for sid, st in list(self.streams.items()):
+                if shard_of(sid, shards) == shard:
+                    self._close(sid, "worker_restarted")
+                    self._reply(st.client, Code.WARNING, "worker restarted: stream ended", sid)
         now = time.monotonic()
         limit = self.cfg.daemon.stream_timeout_s
         for sid, st in list(self.streams.items()):

@@ -97,7 +97,7 @@ class PublishActor(Actor):
 
     def on_socket(self, sock: zmq.Socket) -> None:
         """A record request from the control actor: start/stop, answered with a Status."""
-        msg = recv(sock)
+        (msg,) = recv(sock)
         try:
             if msg.kind != "record":
                 raise RecordError(f"unexpected {msg.kind} request")

@@ -1,7 +1,7 @@
 """Realtime capacity, latency, CPU and RSS of the daemon under N live streams.
 
-    python bench/daemon_load.py [--engine auto] [--vad silero] [--streams 1,16,64]
-        [--seconds 15] [--search] [--json out.json]
+    python bench/daemon_load.py [--engine auto] [--vad silero] [--workers 1]
+        [--streams 1,16,64] [--seconds 15] [--search] [--json out.json]
 
 For each N: a fresh `facewire run` (ipc endpoints), a receiver process subscribed to every
 stream, and a sender process pushing N streams of real speech at real time in 20 ms chunks
@@ -216,13 +216,21 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--engine", default="auto")
     ap.add_argument("--vad", default="silero", choices=["silero", "energy"])
+    ap.add_argument("--workers", type=int, default=1, help="daemon.workers (processes)")
     ap.add_argument("--streams", default="1,16,64")
     ap.add_argument("--seconds", type=float, default=15.0)
     ap.add_argument("--search", action="store_true", help="raise N until one fails")
     ap.add_argument("--json")
     args = ap.parse_args()
-    config = {"daemon": {"engine": args.engine, "vad": args.vad, "max_streams_per_client": 64}}
-    print(f"engine={args.engine} vad={args.vad} {machine()}")
+    config = {
+        "daemon": {
+            "engine": args.engine,
+            "vad": args.vad,
+            "workers": args.workers,
+            "max_streams_per_client": 64,
+        }
+    }
+    print(f"engine={args.engine} vad={args.vad} workers={args.workers} {machine()}")
     print(TABLE_HEAD)
     if args.search:
         rows = search(args.seconds, config)

@@ -36,6 +36,10 @@ class DaemonSection:
     allow_fault_injection: bool = False  # control `fault` command, for tests only
     seed: int = 0  # seed for procedural motion (blinks, saccades)
     vad: str = "silero"  # silero (accurate, ~5% of a core per stream) | energy (cheap)
+    # Processes running the per-stream pipeline (resample, inference, emotion, animate);
+    # streams are spread over them by id. 1 = all in the daemon's process (one core at
+    # most: Python's GIL). Set it to the cores you give facewire; needs source zmq.
+    workers: int = 1
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,7 @@ _LIMITS: dict[tuple[str, str], tuple[float, float]] = {
     ("daemon", "max_streams"): (1, 100_000),
     ("daemon", "max_streams_per_client"): (1, 100_000),
     ("daemon", "max_chunk_s"): (0.01, 10),
+    ("daemon", "workers"): (1, 256),
     ("sockets", "pub_hwm_messages"): (1, 10_000_000),
     ("sockets", "queue_hwm"): (1, 10_000_000),
     ("sockets", "max_message_bytes"): (1024, 1 << 30),

@@ -14,6 +14,7 @@ import numpy as np
 
 from facewire.engines.base import Engine
 from facewire.engines.emotion import EmotionEstimator, EmotionPostProcessor
+from facewire.engines.features import HOP_SAMPLES, SAMPLE_RATE
 from facewire.engines.params import StreamParams
 from facewire.engines.vad import make_vad
 
@@ -34,7 +35,23 @@ class _LipsyncStream:
         self.pending_audio: list[np.ndarray] = []
         self.pending_frames = np.zeros((0, len(engine.channel_names)), dtype=np.float32)
         self.emitted = 0
+        self.samples = 0  # 16 kHz samples fed so far
         self.final = False
+
+    def due(self, engine: Engine, fps: float) -> bool:
+        """True when the pending audio completes the stream's next frame (or it ended).
+
+        Calling the engine earlier would only compute feature rows that no frame can use
+        yet, and most of an engine call's cost is per call, not per row. The hop of slack
+        keeps rounding from ever holding a frame back.
+        """
+        if self.final:
+            return True
+        if not self.pending_audio:
+            return False
+        produced = self.emitted + len(self.pending_frames)
+        need = (produced / fps + engine.lookahead_s) * SAMPLE_RATE - HOP_SAMPLES
+        return self.samples >= need
 
 
 class LipsyncBatch:
@@ -58,6 +75,7 @@ class LipsyncBatch:
     def feed(self, stream_id: str, pcm_f32: np.ndarray) -> None:
         st = self._streams[stream_id]
         st.pending_audio.append(pcm_f32)
+        st.samples += len(pcm_f32)
         st.vad.push(pcm_f32)
 
     def close(self, stream_id: str) -> None:
@@ -66,8 +84,9 @@ class LipsyncBatch:
         st.vad.finish()
 
     def run(self) -> dict[str, LipsyncOut]:
-        """Advance every stream with news; finished streams are flushed and forgotten."""
-        busy = [(sid, st) for sid, st in self._streams.items() if st.pending_audio or st.final]
+        """Advance every stream whose next frame is due; finished streams are flushed and
+        forgotten."""
+        busy = [(sid, st) for sid, st in self._streams.items() if st.due(self.engine, self.fps)]
         outputs: dict[str, LipsyncOut] = {}
         if not busy:
             return outputs

@@ -7,11 +7,15 @@ sources close every stream, the pipeline flushes, every stream gets StreamEnded,
 actors stop. SIGHUP re-reads the config: new streams get the new defaults, live streams
 continue unchanged. READY=1 goes to systemd once every socket is bound and the engine is
 loaded; WATCHDOG=1 only while every actor is alive and its loop is turning.
+With `daemon.workers > 1` the per-stream actors run in worker processes (facewire.worker);
+a worker that dies is replaced and only the streams it carried end ("worker_restarted").
 """
 
 from __future__ import annotations
 
+import shutil
 import signal
+import tempfile
 import threading
 import time
 
@@ -19,26 +23,20 @@ import structlog
 import zmq
 
 from facewire import config as config_mod
-from facewire.actor import Actor
-from facewire.actors.animate import AnimateActor
+from facewire.actor import Actor, ActorGroup
 from facewire.actors.capture import CaptureActor
 from facewire.actors.control import ControlActor
-from facewire.actors.emotion import EmotionActor
-from facewire.actors.inference import InferenceActor
 from facewire.actors.ingest import IngestActor
 from facewire.actors.publish import PublishActor
 from facewire.actors.replay import ReplayActor
-from facewire.actors.resample import ResampleActor
 from facewire.arkit import ARKIT_NAMES, HEAD_NAMES
 from facewire.config import Config
 from facewire.engines.registry import load_engine
 from facewire.sdnotify import Notifier, watchdog_interval_s
 from facewire.security import Security
+from facewire.worker import READY_TIMEOUT_S, Worker, endpoints, pipeline_actors
 
 log = structlog.get_logger()
-
-HEARTBEAT_STALE_S = 5.0  # an actor loop that has not turned for this long is unhealthy
-BACKOFF_MAX_S = 5.0
 
 
 class Supervisor:
@@ -51,9 +49,14 @@ class Supervisor:
         self.started_at = time.monotonic()
         self.engine = load_engine(cfg.daemon.engine, cfg.daemon.fps, cfg.daemon.engine_threads)
         self.actors: list[Actor] = []
-        self.restarts: dict[str, int] = {}
-        self._next_restart: dict[str, float] = {}
-        self._backoff: dict[str, float] = {}
+        self.group = ActorGroup([], log)
+        self.workers: list[Worker] = []
+        self.run_dir: str | None = None  # private directory of the workers' ipc sockets
+        if cfg.daemon.workers > 1 and cfg.daemon.source != "zmq":
+            raise config_mod.ConfigError(
+                f"daemon.workers={cfg.daemon.workers} needs daemon.source zmq "
+                f"(a {cfg.daemon.source} source is one stream: use workers: 1)"
+            )
         self._stop = threading.Event()
         self._reload = threading.Event()
 
@@ -73,14 +76,20 @@ class Supervisor:
             from facewire.actors.livelink import LiveLinkSink
 
             sinks.append(LiveLinkSink(cfg.livelink))
-        actors: list[Actor] = [
-            PublishActor(self.ctx, cfg.sockets.pub, info, hwm, cfg.sockets.pub_hwm_messages, sinks),
-            AnimateActor(self.ctx, fps, cfg.daemon.seed, hwm),
-            EmotionActor(self.ctx, fps, hwm),
-            InferenceActor(self.ctx, self.engine, hwm, vad=cfg.daemon.vad),
-            ResampleActor(self.ctx, hwm),
-            IngestActor(self.ctx, cfg),
-        ]
+        publish = PublishActor(
+            self.ctx, cfg.sockets.pub, info, hwm, cfg.sockets.pub_hwm_messages, sinks
+        )
+        if self.workers:
+            shards, publish_endpoint = endpoints(self.run_dir, len(self.workers))
+            publish.binds = [publish_endpoint]
+            actors: list[Actor] = [publish, IngestActor(self.ctx, cfg, downstream=shards)]
+        else:
+            shards = "resample"
+            actors = [
+                publish,
+                *pipeline_actors(self.ctx, cfg, self.engine, "publish"),
+                IngestActor(self.ctx, cfg),
+            ]
         source = cfg.daemon.source
         if source == "mic":
             actors.append(CaptureActor(self.ctx, cfg))
@@ -89,7 +98,7 @@ class Supervisor:
         elif source != "zmq":
             raise config_mod.ConfigError(f"daemon.source={source!r}: choose zmq, mic or file:PATH")
         actors.append(
-            ControlActor(self.ctx, cfg.sockets.control, self, cfg.sockets.max_message_bytes)
+            ControlActor(self.ctx, cfg.sockets.control, self, cfg.sockets.max_message_bytes, shards)
         )
         return actors
 
@@ -97,52 +106,59 @@ class Supervisor:
         return next((a for a in self.actors if a.name == name), None)
 
     def start(self, timeout: float = 10.0) -> None:
-        """Start every actor and wait until each has bound its sockets."""
+        """Start the workers and every actor; wait until each has bound its sockets."""
         self.ctx = self.security.start(self.ctx)
+        if self.cfg.daemon.workers > 1:
+            self.run_dir = tempfile.mkdtemp(prefix="facewire-")  # mode 0700: ours alone
+            self.workers = [Worker(k) for k in range(self.cfg.daemon.workers)]
+            for w in self.workers:  # they load in parallel with the actors below
+                w.start(self.cfg, self.run_dir)
         self.actors = self._build()
-        for actor in self.actors:
-            actor.start()
-            if not actor.started.wait(timeout) or actor.failure is not None:
-                reason = repr(actor.failure) if actor.failure else "start timed out"
+        self.group = ActorGroup(self.actors, log)
+        self.group.start(timeout)
+        for w in self.workers:
+            if not w.ready.wait(READY_TIMEOUT_S):
                 self.stop()
-                raise RuntimeError(f"actor {actor.name} failed to start: {reason}")
+                raise RuntimeError(f"worker {w.index} did not start")
         log.info(
             "daemon_ready",
             engine=self.engine.name,
             fps=self.engine.fps,
             actors=[a.name for a in self.actors],
+            workers=len(self.workers),
         )
         self.notifier.ready(f"engine={self.engine.name}")
 
+    @property
+    def restarts(self) -> dict[str, int]:
+        """Restarts per actor, and per worker process as worker-K."""
+        out = dict(self.group.restarts)
+        out.update({f"worker-{w.index}": w.restarts for w in self.workers if w.restarts})
+        return out
+
     # -- health and restarts ---------------------------------------------------------------
     def healthy(self) -> bool:
-        now = time.monotonic()
-        return all(a.alive and now - a.heartbeat < HEARTBEAT_STALE_S for a in self.actors)
+        return self.group.healthy() and all(w.alive for w in self.workers)
 
     def check(self) -> None:
-        """Restart crashed actors (with backoff); feed the watchdog only when healthy."""
-        now = time.monotonic()
-        for actor in self.actors:
-            if actor.alive or self._stop.is_set():
-                continue
-            due = self._next_restart.get(actor.name)
-            if due is None:
-                delay = self._backoff.get(actor.name, 0.05)
-                self._next_restart[actor.name] = now + delay
-                self._backoff[actor.name] = min(delay * 2, BACKOFF_MAX_S)
-                log.warning(
-                    "actor_restart_scheduled",
-                    actor=actor.name,
-                    delay_s=delay,
-                    error=repr(actor.failure),
-                )
-            elif now >= due:
-                del self._next_restart[actor.name]
-                self.restarts[actor.name] = self.restarts.get(actor.name, 0) + 1
-                actor.start()
-                log.warning("actor_restarted", actor=actor.name, restarts=self.restarts[actor.name])
+        """Restart crashed actors and workers; feed the watchdog only when healthy."""
+        if not self._stop.is_set():
+            self.group.restart_crashed()
+            for w in self.workers:
+                if not w.alive:
+                    self._replace_worker(w)
         if self.healthy():
             self.notifier.watchdog()
+
+    def _replace_worker(self, w: Worker) -> None:
+        """A worker died: start a new one and end the streams the old one carried (their
+        state died with it); every other stream goes on."""
+        w.restarts += 1
+        log.error("worker_died", worker=w.index, exitcode=w.process.exitcode, restarts=w.restarts)
+        w.start(self.cfg, self.run_dir)
+        ingest = self.actor("ingest")
+        if ingest is not None:
+            ingest.lost_shards.append((w.index, len(self.workers)))
 
     def open_streams(self) -> dict[str, int]:
         publish = self.actor("publish")
@@ -165,8 +181,9 @@ class Supervisor:
             "uptime_s": round(time.monotonic() - self.started_at, 3),
             "healthy": self.healthy(),
             "streams": self.open_streams(),
-            "restarts": dict(self.restarts),
+            "restarts": self.restarts,
             "actors": {a.name: a.snapshot() for a in self.actors},
+            "workers": [w.snapshot() for w in self.workers],
         }
 
     # -- reload, drain, stop ---------------------------------------------------------------
@@ -212,8 +229,11 @@ class Supervisor:
 
     def stop(self) -> None:
         self.notifier.stopping()
-        for actor in reversed(self.actors):
-            actor.stop()
+        self.group.stop()
+        for w in self.workers:
+            w.stop()
+        if self.run_dir is not None:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
         self.security.stop()
         log.info("daemon_stopped")
 

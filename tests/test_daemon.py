@@ -119,6 +119,12 @@ def test_sigterm_drains_every_stream_and_speaks_sd_notify(dsp_daemon, example_pc
             c.open_stream(f"open{i}", rate)
             c.send_audio(f"open{i}", 0, block)
         d.wait_for("WATCHDOG=1", 5)
+        animated: set[str] = set()
+        while len(animated) < 4:  # the audio is in the pipeline before the signal
+            item = s.recv(5)
+            assert item is not None, f"only {sorted(animated)} animate"
+            if item[1] == "animation_frame":
+                animated.add(item[0])
         d.signal(signal.SIGTERM)
         ended = {}
         while len(ended) < 4:
@@ -128,7 +134,7 @@ def test_sigterm_drains_every_stream_and_speaks_sd_notify(dsp_daemon, example_pc
                 ended[item[0]] = item[2]
     assert d.proc.wait(2) == 0
     assert {e.reason for e in ended.values()} == {"shutdown"}
-    assert all(e.frames == math.ceil(0.5 * 30) for e in ended.values())
+    assert all(e.frames == math.ceil(0.5 * 30) for e in ended.values()), ended
     d.wait_for("STOPPING=1", 1)
 
 

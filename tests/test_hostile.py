@@ -132,6 +132,7 @@ class _IngestHarness:
         self.clients[client].send(data)
         assert self.actor.router.poll(1000), "message did not arrive"
         self.actor.on_socket(self.actor.router)  # must never raise
+        self.actor.flush()
         while self.sink.poll(0):
             self.sink.recv_multipart()
         replies = []
@@ -143,7 +144,7 @@ class _IngestHarness:
 
     def close(self) -> None:
         self.actor.on_stop()
-        for sock in (*self.clients, self.sink, self.actor.inbox, self.actor.out):
+        for sock in (*self.clients, self.sink, self.actor.inbox, *self.actor.outs):
             sock.close(linger=0)
         self.ctx.term()
 

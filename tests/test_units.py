@@ -12,7 +12,7 @@ from facewire import config
 from facewire.audio import AudioError, StreamResampler, decode_pcm, resample
 from facewire.engines.base import FpsResampler, frames_for
 from facewire.engines.features import StreamingWindows, log_mel, log_mel_windows
-from facewire.messages import Message
+from facewire.messages import Message, pack, unpack
 from facewire.sdnotify import Notifier
 from tests.conftest import REPO
 
@@ -56,14 +56,21 @@ def test_cli_style_overrides_beat_the_file():
     assert cfg.daemon.engine == "auto"
 
 
-def test_messages_round_trip_header_and_arrays():
+def test_message_batches_round_trip_headers_and_arrays():
     w = np.random.default_rng(0).random((3, 55), dtype=np.float32)
-    msg = Message("frames", "s1", {"first": 7}, {"weights": w, "speaking": np.ones(3, "u1")})
-    back = Message.from_frames([bytes(f) for f in msg.to_frames()])
-    assert back.kind == "frames" and back.stream == "s1" and back.fields == {"first": 7}
-    assert np.array_equal(back.arrays["weights"], w) and back.arrays["speaking"].shape == (3,)
+    msgs = [
+        Message("frames", "s1", {"first": 7}, {"weights": w, "speaking": np.ones(3, "u1")}),
+        Message("close", "s2", {"reason": "closed"}),
+        Message("audio16", "s2", {}, {"pcm": np.arange(5, dtype=np.float32)}),
+    ]
+    back = unpack([bytes(f) for f in pack(msgs)])
+    kinds = [(m.kind, m.stream) for m in back]
+    assert kinds == [("frames", "s1"), ("close", "s2"), ("audio16", "s2")]
+    assert back[0].fields == {"first": 7} and back[1].fields == {"reason": "closed"}
+    assert np.array_equal(back[0].arrays["weights"], w) and back[0].arrays["speaking"].shape == (3,)
+    assert np.array_equal(back[2].arrays["pcm"], np.arange(5))
     with pytest.raises(ValueError, match="buffers"):
-        Message.from_frames(msg.to_frames()[:1])
+        unpack(pack(msgs)[:2])
 
 
 def test_decode_pcm_mixes_down_and_validates():

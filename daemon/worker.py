@@ -1,0 +1,125 @@
+"""Worker processes: the per-stream pipeline in processes of its own, one per core.
+
+One Python process runs Python code on one core at a time (the GIL), so with
+`daemon.workers: N > 1` the supervisor starts N worker processes, each running resample ->
+inference -> emotion -> animate for the streams of its shard. The daemon's ingest and
+control actors send a stream's messages to shard `shard_of(stream_id, N)` over ipc; each
+worker's animate actor pushes frames to the daemon's publish actor over ipc. The wire
+between them is the actors' own batch format, so an actor cannot tell a worker's edge from
+an in-process one. A worker restarts its own crashed actors; if the whole process dies the
+supervisor starts a new one and ends the streams the old one carried.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+import zmq
+
+from facewire import logs
+from facewire.actor import Actor, ActorGroup
+from facewire.actors.animate import AnimateActor
+from facewire.actors.emotion import EmotionActor
+from facewire.actors.inference import InferenceActor
+from facewire.actors.resample import ResampleActor
+from facewire.config import Config
+from facewire.engines.base import Engine
+from facewire.engines.registry import load_engine
+
+READY_TIMEOUT_S = 60.0
+
+
+def pipeline_actors(
+    ctx: zmq.Context, cfg: Config, engine: Engine, publish: str | list[str]
+) -> list[Actor]:
+    """The per-stream actors, downstream first (the start order); `publish` is where the
+    animate actor sends frames: "publish" in process, or the daemon's ipc endpoint."""
+    hwm = cfg.sockets.queue_hwm
+    return [
+        AnimateActor(ctx, engine.fps, cfg.daemon.seed, hwm, downstream=publish),
+        EmotionActor(ctx, engine.fps, hwm),
+        InferenceActor(ctx, engine, hwm, vad=cfg.daemon.vad),
+        ResampleActor(ctx, hwm),
+    ]
+
+
+def endpoints(run_dir: str, workers: int) -> tuple[list[str], str]:
+    """(shard inbox endpoints, publish endpoint) inside the daemon's private run directory."""
+    return [f"ipc://{run_dir}/shard-{k}" for k in range(workers)], f"ipc://{run_dir}/publish"
+
+
+def worker_main(cfg: Config, index: int, run_dir: str, ready: Any) -> None:
+    """Entry point of worker process `index` (multiprocessing spawn)."""
+    # Ctrl-C in a terminal reaches the whole process group; the daemon drains its streams
+    # through the workers first and then stops them with SIGTERM.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    logs.configure(cfg.daemon.log_format, cfg.daemon.log_level)
+    log = structlog.get_logger(worker=index)
+    ctx = zmq.Context()
+    engine = load_engine(cfg.daemon.engine, cfg.daemon.fps, cfg.daemon.engine_threads)
+    shards, publish = endpoints(run_dir, cfg.daemon.workers)
+    actors = pipeline_actors(ctx, cfg, engine, [publish])
+    actors[-1].binds = [shards[index]]
+    group = ActorGroup(actors, log)
+    group.start()
+    ready.set()
+    log.info("worker_ready", pid=os.getpid(), engine=engine.name)
+    parent = os.getppid()
+    while not stop.wait(0.05):
+        if os.getppid() != parent:  # the daemon is gone (SIGKILL): never outlive it
+            break
+        group.restart_crashed()
+    group.stop()
+    ctx.term()
+    log.info("worker_stopped")
+
+
+@dataclass
+class Worker:
+    """The supervisor's handle on one worker process."""
+
+    index: int
+    process: Any = None
+    ready: Any = None
+    restarts: int = 0
+
+    def start(self, cfg: Config, run_dir: str) -> None:
+        mp = multiprocessing.get_context("spawn")  # never fork a process that runs threads
+        self.ready = mp.Event()
+        self.process = mp.Process(
+            target=worker_main,
+            args=(cfg, self.index, run_dir, self.ready),
+            name=f"facewire-worker-{self.index}",
+            daemon=True,
+        )
+        self.process.start()
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.is_alive()
+
+    def stop(self, timeout: float = 3.0) -> None:
+        if self.process is None:
+            return
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(timeout)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(timeout)
+
+    def snapshot(self) -> dict:
+        return {
+            "pid": self.process.pid if self.process else None,
+            "alive": self.alive,
+            "ready": bool(self.ready and self.ready.is_set()),
+            "restarts": self.restarts,
+        }

@@ -1,0 +1,179 @@
+"""daemon.workers > 1: the per-stream pipeline in worker processes (real processes, ipc)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from facewire.client import Client, Control, Subscriber, wait_for_subscription
+from facewire.messages import shard_of
+from tests.conftest import FACEWIRE
+from tests.test_faults import _blocks
+
+WORKERS = {"daemon": {"engine": "dsp", "workers": 2}}
+
+
+def _ids(shard: int, count: int, prefix: str) -> list[str]:
+    """Stream ids that the daemon's two workers place on `shard`."""
+    out, i = [], 0
+    while len(out) < count:
+        sid = f"{prefix}{i}"
+        if shard_of(sid, 2) == shard:
+            out.append(sid)
+        i += 1
+    return out
+
+
+def _collect(sub: Subscriber, sids: set[str], timeout_s: float = 30) -> tuple[dict, dict]:
+    frames: dict[str, list] = {sid: [] for sid in sids}
+    ended: dict[str, object] = {}
+    deadline = time.monotonic() + timeout_s
+    while len(ended) < len(sids):
+        assert time.monotonic() < deadline, f"only {sorted(ended)} ended"
+        item = sub.recv(5)
+        assert item is not None, f"only {sorted(ended)} ended"
+        sid, kind, body = item
+        if sid in frames and kind == "animation_frame":
+            frames[sid].append(body)
+        elif sid in frames and kind == "stream_ended":
+            ended[sid] = body
+    return frames, ended
+
+
+def test_streams_on_both_workers_equal_their_offline_convert(start_daemon, example_pcm, tmp_path):
+    d = start_daemon(WORKERS)
+    status = Control(d.control).status()
+    assert [w["alive"] and w["ready"] for w in status["workers"]] == [True, True]
+    assert set(status["actors"]) == {"publish", "ingest", "control"}
+    pcm, rate = example_pcm
+    sids = _ids(0, 2, "a") + _ids(1, 2, "b")
+    signals = {sid: np.roll(pcm, i * rate // 3) for i, sid in enumerate(sids)}
+
+    def push(sid):
+        with Client(d.ingest) as c:
+            c.send_pcm(sid, signals[sid], rate, chunk_ms=20)
+
+    with Subscriber(d.pub) as sub, Client(d.ingest) as probe:
+        wait_for_subscription(sub, probe)
+        threads = [threading.Thread(target=push, args=(sid,)) for sid in sids]
+        for t in threads:
+            t.start()
+        frames, ended = _collect(sub, set(sids))
+        for t in threads:
+            t.join(10)
+    for sid, sig in signals.items():
+        path = tmp_path / f"{sid}.wav"
+        sf.write(str(path), sig, rate, subtype="FLOAT")
+        out = tmp_path / f"{sid}.json"
+        subprocess.run(
+            [FACEWIRE, "convert", str(path), "-o", str(out), "--engine", "dsp", "-q"],
+            check=True,
+            timeout=60,
+        )
+        ref = np.array(json.loads(out.read_text())["weights"])
+        got = np.array([f.weights for f in frames[sid]])
+        assert [f.seq for f in frames[sid]] == list(range(len(ref)))
+        assert np.abs(got - ref).max() <= 1e-4, sid
+        assert ended[sid].reason == "closed"
+
+
+def test_a_killed_worker_is_replaced_and_only_its_streams_end(start_daemon, example_pcm):
+    d = start_daemon(WORKERS)
+    ctl = Control(d.control)
+    pids = [w["pid"] for w in ctl.status()["workers"]]
+    pcm, rate = example_pcm
+    victim, survivor = _ids(0, 1, "v")[0], _ids(1, 1, "s")[0]
+    stop = threading.Event()
+
+    def push(sid):
+        with Client(d.ingest) as c:
+            c.open_stream(sid, rate)
+            for i, b in enumerate(_blocks(pcm, rate)):
+                c.send_audio(sid, i, b)
+                time.sleep(0.02)
+            if sid == survivor:
+                c.close_stream(sid)
+            stop.wait(10)
+
+    with Subscriber(d.pub) as sub, Client(d.ingest) as probe:
+        wait_for_subscription(sub, probe)
+        threads = [threading.Thread(target=push, args=(sid,)) for sid in (victim, survivor)]
+        for t in threads:
+            t.start()
+        seen: set[str] = set()
+        while seen != {victim, survivor}:  # both animate before the crash
+            item = sub.recv(10)
+            assert item is not None
+            if item[1] == "animation_frame":
+                seen.add(item[0])
+        os.kill(pids[0], signal.SIGKILL)
+        frames, ended = _collect(sub, {victim, survivor})
+        stop.set()
+        for t in threads:
+            t.join(10)
+    assert ended[victim].reason == "worker_restarted"
+    assert ended[survivor].reason == "closed"
+    seqs = [f.seq for f in frames[survivor]]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), "the other worker's stream went on"
+    status = ctl.status()
+    assert status["restarts"] == {"worker-0": 1}
+    assert status["workers"][0]["pid"] != pids[0] and status["workers"][0]["alive"]
+    # The replacement serves its shard: a new stream there gets every frame.
+    with Client(d.ingest) as c, Subscriber(d.pub, victim + "-after") as s:
+        wait_for_subscription(s, c, probe_id=victim + "-after-probe")
+        c.send_pcm(victim + "-after", pcm, rate)
+        _, after, end = s.collect(victim + "-after", timeout_s=30)
+    assert end.reason == "closed" and [f.seq for f in after] == list(range(len(after)))
+
+
+def test_sigterm_drains_every_worker_stream_and_stops_the_workers(start_daemon, example_pcm):
+    d = start_daemon(WORKERS)
+    pids = [w["pid"] for w in Control(d.control).status()["workers"]]
+    pcm, rate = example_pcm
+    sids = _ids(0, 3, "x") + _ids(1, 3, "y")
+    stop = threading.Event()
+
+    def push(sid):
+        with Client(d.ingest) as c:
+            c.open_stream(sid, rate)
+            for i, b in enumerate(_blocks(pcm, rate)):
+                if stop.is_set():
+                    break
+                c.send_audio(sid, i, b)
+                time.sleep(0.02)
+            stop.wait(10)
+
+    with Subscriber(d.pub) as sub, Client(d.ingest) as probe:
+        wait_for_subscription(sub, probe)
+        threads = [threading.Thread(target=push, args=(sid,)) for sid in sids]
+        for t in threads:
+            t.start()
+        seen: set[str] = set()
+        while seen != set(sids):
+            item = sub.recv(10)
+            assert item is not None
+            if item[1] == "animation_frame":
+                seen.add(item[0])
+        d.signal(signal.SIGTERM)
+        frames, ended = _collect(sub, set(sids))
+        stop.set()
+        for t in threads:
+            t.join(10)
+    assert d.proc.wait(10) == 0
+    assert {e.reason for e in ended.values()} == {"shutdown"}
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+def test_workers_need_the_zmq_source(start_daemon, tmp_path):
+    with pytest.raises(AssertionError, match="workers=2 needs daemon.source zmq"):
+        start_daemon({"daemon": {"workers": 2, "source": "mic"}})
