@@ -175,22 +175,6 @@ def search(seconds: float, config: dict, streams=SEARCH, log=print) -> list[dict
     return rows
 
 
-def run_sharded(shards: int, n: int, seconds: float, config: dict) -> list[dict]:
-    """`shards` daemons at once, N streams each: what one process per core would give."""
-    import threading
-
-    rows: list[dict] = []
-    threads = [
-        threading.Thread(target=lambda: rows.append(run_load(n, seconds, config)))
-        for _ in range(shards)
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return rows
-
-
 TABLE_HEAD = (
     "| streams | sustained | deadline met | e2e p50/p95/p99 ms | processing p50/p95/p99 ms "
     "| in-daemon p99 ms | daemon CPU (cores) | CPU s / audio s / stream | RSS MB (idle/peak) "

@@ -10,7 +10,8 @@ Runs, in order (about 6-9 minutes on a 2-core machine; --quick: about 3):
   5. convert_speed.py offline `facewire convert`, x real time, one process and all cores
   6. rss_streams.py   daemon RSS with 16..256 streams open (no backlog)
   7. daemon_load.py   realtime streams from client processes: capacity search (silero and
-                      energy VAD), latency at 1/16/64 streams, CPU and RSS per stream
+                      energy VAD; workers 1 and one per core), latency at 1/16/64 streams,
+                      CPU and RSS per stream
 Each row carries the 1-minute load average when it was measured: the machine is shared.
 """
 
@@ -71,7 +72,7 @@ def engine_table(engines: list[str], seconds: float) -> tuple[list[dict], str]:
 def latency_table(load: dict[str, list[dict]]) -> str:
     """Lookahead vs processing at 1, 16 and 64 streams, against p99 <= lookahead + 40 ms."""
     lines = [
-        "| VAD | streams | lookahead ms | e2e p50/p95/p99 ms | processing p50/p95/p99 ms "
+        "| VAD, workers | streams | lookahead ms | e2e p50/p95/p99 ms | processing p50/p95/p99 ms "
         "| in-daemon p50/p99 ms | p99 <= lookahead + 40 ms |",
         "|---|---|---|---|---|---|---|",
     ]
@@ -138,28 +139,23 @@ def main() -> None:
 
     load_s = 8.0 if args.quick else 12.0
     load: dict = {}
-    for vad in ("silero", "energy"):
-        config = {"daemon": {"engine": args.engine, "vad": vad}}
-        found = daemon_load.search(load_s, config, log=lambda _line: None)
-        for n in (1, 16, 64):  # the latency rows, measured even where not sustained
-            if not any(r["streams"] == n for r in found):
-                found.append(daemon_load.run_load(n, load_s, config))
-        found.sort(key=lambda r: r["streams"])
-        load[vad] = found
-        best = max([r["streams"] for r in found if r["sustained"]], default=0)
-        section(
-            f"Live streams, engine={args.engine}, vad={vad} (max sustained: {best})",
-            "\n".join([daemon_load.TABLE_HEAD, *map(daemon_load.table_line, found)]),
-        )
+    cores = os.cpu_count() or 1
+    for workers in sorted({1, cores}):
+        for vad in ("silero", "energy"):
+            key = f"{vad}, workers={workers}"
+            config = {"daemon": {"engine": args.engine, "vad": vad, "workers": workers}}
+            found = daemon_load.search(load_s, config, log=lambda _line: None)
+            for n in (1, 16, 64):  # the latency rows, measured even where not sustained
+                if not any(r["streams"] == n for r in found):
+                    found.append(daemon_load.run_load(n, load_s, config))
+            found.sort(key=lambda r: r["streams"])
+            load[key] = found
+            best = max([r["streams"] for r in found if r["sustained"]], default=0)
+            section(
+                f"Live streams, engine={args.engine}, vad={key} (max sustained: {best})",
+                "\n".join([daemon_load.TABLE_HEAD, *map(daemon_load.table_line, found)]),
+            )
     results["daemon_load"] = load
-    config = {"daemon": {"engine": args.engine, "vad": "energy"}}
-    shard_n = max(1, max([r["streams"] for r in load["energy"] if r["sustained"]], default=1))
-    shards = daemon_load.run_sharded(os.cpu_count() or 1, shard_n, load_s, config)
-    results["sharded"] = shards
-    section(
-        f"{len(shards)} daemons at once (one per core), {shard_n} streams each, vad=energy",
-        "\n".join([daemon_load.TABLE_HEAD, *map(daemon_load.table_line, shards)]),
-    )
     section("Latency split (audio in -> frame out)", latency_table(load))
     results["tables"] = tables
     results["elapsed_s"] = round(time.monotonic() - t0, 1)

@@ -34,7 +34,7 @@ from facewire.config import Config
 from facewire.engines.registry import load_engine
 from facewire.sdnotify import Notifier, watchdog_interval_s
 from facewire.security import Security
-from facewire.worker import READY_TIMEOUT_S, Worker, endpoints, pipeline_actors
+from facewire.worker import READY_TIMEOUT_S, Worker, endpoints, engine_info, pipeline_actors
 
 log = structlog.get_logger()
 
@@ -47,7 +47,13 @@ class Supervisor:
         self.security = Security(cfg.sockets)  # ConfigError before anything binds
         self.ctx = zmq.Context.instance()
         self.started_at = time.monotonic()
-        self.engine = load_engine(cfg.daemon.engine, cfg.daemon.fps, cfg.daemon.engine_threads)
+        # With worker processes the engine runs only there (each loads its own), and
+        # `info` comes from the first worker's report.
+        self.engine = None
+        self.info: dict = {}
+        if cfg.daemon.workers == 1:
+            self.engine = load_engine(cfg.daemon.engine, cfg.daemon.fps, cfg.daemon.engine_threads)
+            self.info = engine_info(self.engine)
         self.actors: list[Actor] = []
         self.group = ActorGroup([], log)
         self.workers: list[Worker] = []
@@ -63,14 +69,7 @@ class Supervisor:
     # -- building ------------------------------------------------------------------------
     def _build(self) -> list[Actor]:
         cfg, hwm = self.cfg, self.cfg.sockets.queue_hwm
-        fps = self.engine.fps
-        info = {
-            "names": list(ARKIT_NAMES + HEAD_NAMES),
-            "fps": fps,
-            "engine": self.engine.name,
-            "model_id": self.engine.model_id,
-            "lookahead_ms": self.engine.lookahead_s * 1000,
-        }
+        info = {"names": list(ARKIT_NAMES + HEAD_NAMES), **self.info}
         sinks = []
         if cfg.livelink.enabled:
             from facewire.actors.livelink import LiveLinkSink
@@ -111,23 +110,27 @@ class Supervisor:
         if self.cfg.daemon.workers > 1:
             self.run_dir = tempfile.mkdtemp(prefix="facewire-")  # mode 0700: ours alone
             self.workers = [Worker(k) for k in range(self.cfg.daemon.workers)]
-            for w in self.workers:  # they load in parallel with the actors below
+            for w in self.workers:  # they start in parallel
                 w.start(self.cfg, self.run_dir)
+            for w in self.workers:
+                if not w.ready(READY_TIMEOUT_S):
+                    self.stop()
+                    raise RuntimeError(
+                        f"worker {w.index} did not start (exit code {w.process.exitcode}); "
+                        "its error is in the log above"
+                    )
+            self.info = self.workers[0].info
         self.actors = self._build()
         self.group = ActorGroup(self.actors, log)
         self.group.start(timeout)
-        for w in self.workers:
-            if not w.ready.wait(READY_TIMEOUT_S):
-                self.stop()
-                raise RuntimeError(f"worker {w.index} did not start")
         log.info(
             "daemon_ready",
-            engine=self.engine.name,
-            fps=self.engine.fps,
+            engine=self.info["engine"],
+            fps=self.info["fps"],
             actors=[a.name for a in self.actors],
             workers=len(self.workers),
         )
-        self.notifier.ready(f"engine={self.engine.name}")
+        self.notifier.ready(f"engine={self.info['engine']}")
 
     @property
     def restarts(self) -> dict[str, int]:
@@ -175,9 +178,9 @@ class Supervisor:
 
     def snapshot(self) -> dict:
         return {
-            "engine": self.engine.name,
-            "model_id": self.engine.model_id,
-            "fps": self.engine.fps,
+            "engine": self.info["engine"],
+            "model_id": self.info["model_id"],
+            "fps": self.info["fps"],
             "uptime_s": round(time.monotonic() - self.started_at, 3),
             "healthy": self.healthy(),
             "streams": self.open_streams(),

@@ -16,6 +16,7 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,8 +55,19 @@ def endpoints(run_dir: str, workers: int) -> tuple[list[str], str]:
     return [f"ipc://{run_dir}/shard-{k}" for k in range(workers)], f"ipc://{run_dir}/publish"
 
 
+def engine_info(engine: Engine) -> dict:
+    """What StreamStarted and `status` say about the engine."""
+    return {
+        "engine": engine.name,
+        "model_id": engine.model_id,
+        "fps": engine.fps,
+        "lookahead_ms": engine.lookahead_s * 1000,
+    }
+
+
 def worker_main(cfg: Config, index: int, run_dir: str, ready: Any) -> None:
-    """Entry point of worker process `index` (multiprocessing spawn)."""
+    """Entry point of worker process `index` (multiprocessing spawn); sends its engine_info
+    through the `ready` pipe once its actors run."""
     # Ctrl-C in a terminal reaches the whole process group; the daemon drains its streams
     # through the workers first and then stops them with SIGTERM.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -70,7 +82,8 @@ def worker_main(cfg: Config, index: int, run_dir: str, ready: Any) -> None:
     actors[-1].binds = [shards[index]]
     group = ActorGroup(actors, log)
     group.start()
-    ready.set()
+    ready.send(engine_info(engine))
+    ready.close()
     log.info("worker_ready", pid=os.getpid(), engine=engine.name)
     parent = os.getppid()
     while not stop.wait(0.05):
@@ -88,23 +101,41 @@ class Worker:
 
     index: int
     process: Any = None
-    ready: Any = None
+    conn: Any = None  # our end of the pipe the worker reports ready (its engine_info) on
+    info: dict | None = None
     restarts: int = 0
 
     def start(self, cfg: Config, run_dir: str) -> None:
         mp = multiprocessing.get_context("spawn")  # never fork a process that runs threads
-        self.ready = mp.Event()
+        self.conn, child = mp.Pipe(duplex=False)
+        self.info = None
         self.process = mp.Process(
             target=worker_main,
-            args=(cfg, self.index, run_dir, self.ready),
+            args=(cfg, self.index, run_dir, child),
             name=f"facewire-worker-{self.index}",
             daemon=True,
         )
         self.process.start()
+        child.close()
 
     @property
     def alive(self) -> bool:
         return self.process is not None and self.process.is_alive()
+
+    def ready(self, timeout_s: float = 0.0) -> bool:
+        """Whether the worker has started its actors (waiting up to timeout_s, or less if it
+        dies first)."""
+        deadline = time.monotonic() + timeout_s
+        while self.info is None:
+            try:
+                if self.conn.poll(min(0.1, max(0.0, deadline - time.monotonic()))):
+                    self.info = self.conn.recv()
+                    break
+            except (EOFError, OSError):  # it died before reporting
+                return False
+            if time.monotonic() >= deadline or not self.alive:
+                return False
+        return True
 
     def stop(self, timeout: float = 3.0) -> None:
         if self.process is None:
@@ -120,6 +151,6 @@ class Worker:
         return {
             "pid": self.process.pid if self.process else None,
             "alive": self.alive,
-            "ready": bool(self.ready and self.ready.is_set()),
+            "ready": self.ready(),
             "restarts": self.restarts,
         }

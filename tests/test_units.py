@@ -69,8 +69,13 @@ def test_message_batches_round_trip_headers_and_arrays():
     assert back[0].fields == {"first": 7} and back[1].fields == {"reason": "closed"}
     assert np.array_equal(back[0].arrays["weights"], w) and back[0].arrays["speaking"].shape == (3,)
     assert np.array_equal(back[2].arrays["pcm"], np.arange(5))
-    with pytest.raises(ValueError, match="buffers"):
-        unpack(pack(msgs)[:2])
+    frames = pack(msgs)
+    with pytest.raises(ValueError, match="2 frames"):
+        unpack(frames[:1])
+    with pytest.raises(ValueError, match="ends before"):
+        unpack([frames[0], frames[1][:-4]])
+    with pytest.raises(ValueError, match="no header names"):
+        unpack([frames[0], frames[1] + b"x"])
 
 
 def test_decode_pcm_mixes_down_and_validates():

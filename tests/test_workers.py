@@ -177,3 +177,9 @@ def test_sigterm_drains_every_worker_stream_and_stops_the_workers(start_daemon, 
 def test_workers_need_the_zmq_source(start_daemon, tmp_path):
     with pytest.raises(AssertionError, match="workers=2 needs daemon.source zmq"):
         start_daemon({"daemon": {"workers": 2, "source": "mic"}})
+
+
+def test_a_worker_that_cannot_load_its_engine_stops_the_daemon_with_the_reason(start_daemon):
+    # No GPU here: every worker fails to build the TensorRT engine, and says why.
+    with pytest.raises(AssertionError, match="worker 0 did not start"):
+        start_daemon({"daemon": {"engine": "tensorrt", "workers": 2}})
