@@ -112,8 +112,7 @@ for _n in (
 _CLOSURE = [_I[n] for n in ("mouthClose", *_lr("mouthPress"), "mouthRollLower", "mouthRollUpper")]
 CLOSURE_FULL = 0.3  # a lip-sync closure weight at which emotion lip-opening is fully muted
 
-_BLINK = [_I["eyeBlinkLeft"], _I["eyeBlinkRight"]]
-_WIDE = [_I["eyeWideLeft"], _I["eyeWideRight"]]
+_EYELIDS = ((_I["eyeBlinkLeft"], _I["eyeWideLeft"]), (_I["eyeBlinkRight"], _I["eyeWideRight"]))
 _PARTING = [_I[n] for n in (*_lr("mouthUpperUp"), *_lr("mouthLowerDown"))]
 _PRESS = [_I[n] for n in _lr("mouthPress")]
 _TONGUE = _I["tongueOut"]
@@ -192,6 +191,15 @@ class FaceAnimator:
         self._head_amp = HEAD_AMP_SILENT.copy()
         self._nod_fast = 0.0
         self._nod_slow = 0.0
+        # Per-frame constants of the generators (they depend on fps only).
+        dt = self._dt
+        self._saccade_p = 1.0 - math.exp(-SACCADE_RATE_HZ * dt)
+        self._a1, self._a2 = (math.exp(-dt / tau) for tau in HEAD_TAU_S)
+        self._amp_rate = 1 - math.exp(-dt / HEAD_AMP_TAU_S)
+        self._nod_fast_rate, self._nod_slow_rate = (1 - math.exp(-dt / tau) for tau in NOD_TAU_S)
+        a1, a2 = self._a1, self._a2
+        # The twice-filtered noise has std ~sqrt((1 - a2) / (1 + a2)) per unit input; undo it.
+        self._head_gain = math.sqrt((1 + a2) / (1 - a2)) * math.sqrt((1 - a1 * a2) / (1 + a1 * a2))
         self.set_params(params)
 
     def set_params(self, params: StreamParams) -> None:
@@ -305,21 +313,17 @@ class FaceAnimator:
         if since >= _BLINK_LEN_S and u_blink < 1.0 - math.exp(-rate * self._dt):
             self._blink_start = t
         blink = blink_profile(t - self._blink_start) if f["enable_blinks"] else 0.0
-        closure = (
-            row[_BLINK]
-            + (blink + f["blink_offset"]) * f["blink_strength"]
-            - f["eyelid_open_offset"]
-        )
-        row[_BLINK] = np.maximum(closure, 0.0)
-        row[_WIDE] += np.maximum(-closure, 0.0)
+        lid = (blink + f["blink_offset"]) * f["blink_strength"] - f["eyelid_open_offset"]
+        for b, w in _EYELIDS:  # Python floats: numpy scalar maths costs more per frame
+            closure = float(row[b]) + lid
+            row[b] = max(closure, 0.0)
+            row[w] += max(-closure, 0.0)
 
-        if t - self._last_saccade >= SACCADE_REFRACTORY_S and u_sacc < 1.0 - math.exp(
-            -SACCADE_RATE_HZ * self._dt
-        ):
+        if t - self._last_saccade >= SACCADE_REFRACTORY_S and u_sacc < self._saccade_p:
             self._last_saccade = t
             self._gaze = np.clip(target * SACCADE_STD, -SACCADE_MAX, SACCADE_MAX)
         if f["enable_saccades"]:
-            yaw, pitch = self._gaze  # yaw > 0: the subject looks to their left
+            yaw, pitch = float(self._gaze[0]), float(self._gaze[1])  # yaw > 0: looks left
             row[_I["eyeLookOutLeft"]] += max(yaw, 0.0)
             row[_I["eyeLookInRight"]] += max(yaw, 0.0)
             row[_I["eyeLookInLeft"]] += max(-yaw, 0.0)
@@ -330,17 +334,13 @@ class FaceAnimator:
 
     def _head(self, jaw: float, speaking: bool, noise: np.ndarray) -> np.ndarray:
         """Step 8 on one frame: head yaw, pitch, roll in radians (pitch > 0 nods down)."""
-        dt = self._dt
-        a1, a2 = (math.exp(-dt / tau) for tau in HEAD_TAU_S)
+        a1, a2 = self._a1, self._a2
         self._head_x = a1 * self._head_x + math.sqrt(1 - a1 * a1) * noise
         self._head_y = a2 * self._head_y + (1 - a2) * self._head_x
         target = HEAD_AMP_SPEAKING if speaking else HEAD_AMP_SILENT
-        self._head_amp += (target - self._head_amp) * (1 - math.exp(-dt / HEAD_AMP_TAU_S))
-        fast, slow = (1 - math.exp(-dt / tau) for tau in NOD_TAU_S)
-        self._nod_fast += (jaw - self._nod_fast) * fast
-        self._nod_slow += (jaw - self._nod_slow) * slow
-        # The twice-filtered noise has std ~sqrt((1 - a2) / (1 + a2)) per unit input; undo it.
-        gain = math.sqrt((1 + a2) / (1 - a2)) * math.sqrt((1 - a1 * a2) / (1 + a1 * a2))
-        head = self._head_y * gain * self._head_amp
+        self._head_amp += (target - self._head_amp) * self._amp_rate
+        self._nod_fast += (jaw - self._nod_fast) * self._nod_fast_rate
+        self._nod_slow += (jaw - self._nod_slow) * self._nod_slow_rate
+        head = self._head_y * self._head_gain * self._head_amp
         head[1] += NOD_GAIN * max(self._nod_fast - self._nod_slow, 0.0)
         return head
