@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import socket
+import threading
 
 import numpy as np
 import pytest
 import soxr
+import zmq
 
 from facewire import config
+from facewire.actor import Actor
 from facewire.audio import AudioError, StreamResampler, decode_pcm, resample
 from facewire.engines.base import FpsResampler, frames_for
 from facewire.engines.features import StreamingWindows, log_mel, log_mel_windows
-from facewire.messages import Message, pack, unpack
+from facewire.messages import Message, pack, recv, shard_of, unpack
 from facewire.sdnotify import Notifier
 from tests.conftest import REPO
 
@@ -76,6 +79,64 @@ def test_message_batches_round_trip_headers_and_arrays():
         unpack([frames[0], frames[1][:-4]])
     with pytest.raises(ValueError, match="no header names"):
         unpack([frames[0], frames[1] + b"x"])
+
+
+class _Source(Actor):
+    """A drop-newest actor driven from the test thread (no thread of its own)."""
+
+    name = "unit-source"
+    policy = "drop-newest"
+
+    def __init__(self, ctx, downstream):
+        super().__init__(ctx, downstream, hwm=1)
+        self.lost: list[str] = []
+
+    def on_dropped(self, msgs):
+        self.lost.extend(m.stream for m in msgs)
+
+
+def test_batches_go_to_their_stream_shard_and_a_full_edge_drops_data_not_control():
+    ctx = zmq.Context()
+    shards = [ctx.socket(zmq.PULL) for _ in range(2)]
+    for k, sock in enumerate(shards):
+        sock.set_hwm(1)
+        sock.bind(f"inproc://unit-shard-{k}")
+    src = _Source(ctx, [f"inproc://unit-shard-{k}" for k in range(2)])
+    src._open_sockets()
+    ids = [f"s{i}" for i in range(8)]
+    pcm = np.zeros(160, np.float32)
+    try:
+        for sid in ids:
+            src.emit(Message("audio", sid, {}, {"pcm": pcm}))
+        src.flush()  # one batch per shard
+        got = {k: [m.stream for m in recv(sock)] for k, sock in enumerate(shards)}
+        assert sorted(got[0] + got[1]) == ids
+        assert all(shard_of(sid, 2) == k for k, sids in got.items() for sid in sids)
+        # Nobody reads now: once the edge is full, data is dropped (and reported), control
+        # still goes, in order.
+        for _ in range(20):
+            src.emit(Message("audio", "s0", {}, {"pcm": pcm}))
+            src.flush()
+        assert src.counters["dropped_audio"] > 0
+        assert src.lost == ["s0"] * src.counters["dropped_audio"]
+        k = shard_of("s0", 2)
+        kinds: list[str] = []
+
+        def drain() -> None:  # reads until the close arrives (or 5 s pass)
+            while "close" not in kinds and shards[k].poll(5000):
+                kinds.extend(m.kind for m in recv(shards[k]))
+
+        reader = threading.Thread(target=drain)
+        reader.start()  # makes room for the blocking control send
+        src.emit(Message("audio", "s0", {}, {"pcm": pcm}))
+        src.emit(Message("close", "s0", {"reason": "closed"}))
+        src.flush()
+        reader.join(10)
+        assert kinds[-1] == "close" and set(kinds) <= {"audio", "close"}
+    finally:
+        for sock in (*shards, *src.outs, src.inbox):
+            sock.close(linger=0)
+        ctx.term()
 
 
 def test_decode_pcm_mixes_down_and_validates():
