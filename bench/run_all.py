@@ -123,7 +123,10 @@ def main() -> None:
     results["vad_agreement"] = rows
     section("Energy VAD vs Silero", vad_agreement.table(rows))
 
-    rows = [startup.measure(e, 2 if args.quick else 3) for e in engines]
+    cores = os.cpu_count() or 1
+    rows = [
+        startup.measure(e, 2 if args.quick else 3, w) for e in engines for w in sorted({1, cores})
+    ]
     results["startup"] = rows
     section("Start to READY", "\n".join([startup.HEAD, *map(startup.line, rows)]))
 
@@ -139,7 +142,6 @@ def main() -> None:
 
     load_s = 8.0 if args.quick else 12.0
     load: dict = {}
-    cores = os.cpu_count() or 1
     for workers in sorted({1, cores}):
         for vad in ("silero", "energy"):
             key = f"{vad}, workers={workers}"

@@ -1,6 +1,6 @@
 """Time from `facewire run` to sd_notify READY=1, and the idle daemon's RSS.
 
-    python bench/startup.py [--engines onnx,dsp] [--runs 3] [--json out.json]
+    python bench/startup.py [--engines onnx,dsp] [--runs 3] [--workers 1,2] [--json out.json]
 
 READY is sent only once every socket is bound and the engine is loaded, so this is the time
 a systemd unit (Type=notify) waits before dependants start. Measured from process spawn
@@ -20,10 +20,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import DaemonProc, machine, print_rows  # noqa: E402
 
 
-def measure(engine: str, runs: int) -> dict:
+def measure(engine: str, runs: int, workers: int = 1) -> dict:
     ready, rss, idle = [], [], []
     for _ in range(runs):
-        with DaemonProc({"daemon": {"engine": engine}}) as d:
+        with DaemonProc({"daemon": {"engine": engine, "workers": workers}}) as d:
             ready.append(d.ready_s)
             time.sleep(0.5)
             cpu0 = d.cpu_s()
@@ -32,6 +32,7 @@ def measure(engine: str, runs: int) -> dict:
             rss.append(d.rss_mb())
     return {
         "engine": engine,
+        "workers": workers,
         "runs": runs,
         "ready_s_median": round(statistics.median(ready), 3),
         "ready_s_max": round(max(ready), 3),
@@ -42,15 +43,15 @@ def measure(engine: str, runs: int) -> dict:
 
 
 HEAD = (
-    "| engine | READY median s | READY max s | idle RSS MB | idle CPU (cores) | load |"
-    "\n|---|---|---|---|---|---|"
+    "| engine | workers | READY median s | READY max s | idle RSS MB | idle CPU (cores) | load |"
+    "\n|---|---|---|---|---|---|---|"
 )
 
 
 def line(r: dict) -> str:
     return (
-        f"| {r['engine']} | {r['ready_s_median']} | {r['ready_s_max']} | {r['rss_idle_mb']} "
-        f"| {r['idle_cpu_cores']} | {r['load_avg_1m']} |"
+        f"| {r['engine']} | {r['workers']} | {r['ready_s_median']} | {r['ready_s_max']} "
+        f"| {r['rss_idle_mb']} | {r['idle_cpu_cores']} | {r['load_avg_1m']} |"
     )
 
 
@@ -58,10 +59,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--engines", default="onnx,dsp")
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--workers", default="1", help="daemon.workers values, comma-separated")
     ap.add_argument("--json")
     args = ap.parse_args()
     engines = args.engines.split(",")
-    print_rows(HEAD, line, (measure(e, args.runs) for e in engines), args.json)
+    workers = [int(w) for w in args.workers.split(",")]
+    rows = (measure(e, args.runs, w) for e in engines for w in workers)
+    print_rows(HEAD, line, rows, args.json)
 
 
 if __name__ == "__main__":
