@@ -128,6 +128,10 @@ def augment(
                 if len(src) > n:
                     s = rng.integers(0, len(src) - n)
                     noise += src[s : s + n] * rng.uniform(0.5, 1.0)
+        elif kind == "colmix":  # white hiss over rumble, as from a cheap mic in a room
+            noise = rng.standard_normal(n).astype(np.float32) + rng.uniform(0.5, 2.0) * coloured(
+                n, rng
+            )
         else:
             noise = rng.standard_normal(n).astype(np.float32) + pink(n, rng)
         snr = rng.uniform(*snr_db)

@@ -2,7 +2,8 @@
 
     python -m training.export CHECKPOINT.pt MODEL.onnx
 
-MODEL.json (the sidecar training wrote) must exist beside MODEL.onnx: it gives the width.
+MODEL.json (the sidecar training wrote) must exist beside MODEL.onnx: it gives the width
+and the output sharpening (aperture_sharpen) applied to the checkpoint's weights.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from training.model import LipSyncNet, export_onnx
+from training.model import LipSyncNet, export_onnx, sharpen_aperture
 
 
 def main() -> None:
@@ -26,6 +27,7 @@ def main() -> None:
     net.load_state_dict(torch.load(args.checkpoint, map_location="cpu"))
     if net.state_size != meta["state_size"]:
         raise SystemExit(f"state size {net.state_size} != sidecar {meta['state_size']}")
+    sharpen_aperture(net, meta.get("aperture_sharpen", 1.0))
     export_onnx(net, args.model)
     print(f"wrote {args.model}")
 

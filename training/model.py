@@ -14,10 +14,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from training.teacher import CHANNELS, arkit_columns
+from training.teacher import CH, CHANNELS, arkit_columns
 
 N_MELS = 80
 LOOKAHEAD = 6  # feature frames (60 ms)
+SHARPEN_PIVOT = 0.15  # between the scorer's closed (0.10) and open (0.25) apertures
+SHARPEN_CHANNELS = ("jawOpen", "mouthLowerDown", "mouthUpperUp")
 DILATIONS = (1, 2, 4, 8, 16, 1, 2, 4, 8, 16)
 KERNEL = 3
 
@@ -68,6 +70,23 @@ class LipSyncNet(nn.Module):
     def forward(self, features: torch.Tensor, state: torch.Tensor):
         y, state_out = self.channels(features, state)
         return torch.matmul(y, self.scatter), state_out
+
+
+def sharpen_aperture(net: LipSyncNet, k: float) -> None:
+    """Scale the logits of the mouth-opening channels by k about the logit of SHARPEN_PIVOT.
+
+    A regression net that is unsure stops short of the teacher's extremes: closures end at
+    aperture 0.10-0.15 instead of 0 and short open vowels below their peak. Output
+    sigmoid(k * (z - c) + c) keeps 0.15 fixed and pushes values below it down and above it
+    up. It changes only the output layer's weights, so the ONNX graph stays the same; k is
+    chosen on the held-back synthetic voices (training/CARD_NOTES.md).
+    """
+    c = float(torch.log(torch.tensor(SHARPEN_PIVOT / (1 - SHARPEN_PIVOT))))
+    with torch.no_grad():
+        for name in SHARPEN_CHANNELS:
+            i = CH[name]
+            net.out.weight[i] *= k
+            net.out.bias[i] = k * (net.out.bias[i] - c) + c
 
 
 class ExportNet(nn.Module):

@@ -18,13 +18,14 @@ MODELS = HERE.parent / "engines" / "models"
 
 LICENCES = {
     "flite": (
-        "CMU Flite voices (kal/kal16 diphone; awb, rms, slt from CMU ARCTIC)",
+        "CMU Flite voices (kal/kal16 diphone; awb, rms, slt from CMU ARCTIC; VOICE@N = the "
+        "same voice with other sentences, rates and pitches)",
         "CMU/Edinburgh permissive licence (use, modify, sell; keep notice)",
         "yes",
     ),
     "espeak": (
-        "espeak-ng formant voices (en, en-us, en-gb-scotland, en-029, en-gb-x-rp "
-        "with +f/+m variants)",
+        "espeak-ng formant voices (accents en, en-us, en-us-nyc, en-gb-scotland, "
+        "en-gb-x-gbclan, en-gb-x-gbcwmd, en-029, en-gb-x-rp; +f/+m/+klatt variants)",
         "GPL-3.0-or-later (program and voice data; the generated audio is not a covered work)",
         "yes",
     ),
@@ -36,17 +37,34 @@ LICENCES = {
     ),
 }
 
-AUGMENTATIONS = (
-    "reverberation (synthetic room responses, RT60 0.15-0.9 s, wet mix 0.3-1) p=0.4; "
-    "sample-rate round trip (8/11.025/22.05/44.1 kHz, soxr) p=0.2; band limiting p=0.25 "
-    "(telephone 300-3400 Hz, or random 0-200 Hz .. 3-7.5 kHz band); speech level -45..-8 "
-    "dBFS (about +-20 dB around -25 dBFS); additive noise p=0.75 at 0-30 dB SNR: white, pink, "
-    "babble (3-6 other training utterances), mains hum (50/60 Hz + harmonics), white+pink; "
-    "dither -95..-65 dBFS always (no digital-zero silence); DC offset +-0.05 p=0.15; hard "
-    "clipping at 0-12 dB below peak p=0.1; leading or trailing silence (0.2-1.5 s) p=0.25. "
-    "Synthesis varies speaking rate (flite duration_stretch 0.75-1.4, espeak 120-230 wpm) "
-    "and pitch (flite kal f0 90-160 Hz, espeak pitch 20-80, range 30-80)."
-)
+NOISE_KINDS = {
+    "white": "white",
+    "pink": "pink",
+    "coloured": "coloured 1/f^0..2.5 high-passed at 20-150 Hz",
+    "colmix": "white + coloured",
+    "babble": "babble (3-6 other training utterances)",
+    "hum": "mains hum (50/60 Hz + harmonics)",
+    "mix": "white+pink",
+}
+
+
+def augmentations(meta: dict) -> str:
+    """The augmentation chain of training/augment.py, with the noise settings of this run."""
+    snr = meta.get("snr_db", [0, 30])
+    kinds = meta.get("noise_kinds", "white,pink,babble,hum,mix").split(",")
+    return (
+        "reverberation (synthetic room responses, RT60 0.15-0.9 s, wet mix 0.3-1) p=0.4; "
+        "sample-rate round trip (8/11.025/22.05/44.1 kHz, soxr) p=0.2; band limiting p=0.25 "
+        "(telephone 300-3400 Hz, or random 0-200 Hz .. 3-7.5 kHz band); speech level -45..-8 "
+        f"dBFS (about +-20 dB around -25 dBFS); additive noise p={meta.get('noise_p', 0.75)} "
+        f"at {snr[0]:g}-{snr[1]:g} dB SNR (against the loud half of the speech), one of: "
+        f"{', '.join(NOISE_KINDS.get(k, k) for k in kinds)}; "
+        "dither -95..-65 dBFS always (no digital-zero silence); DC offset +-0.05 p=0.15; hard "
+        "clipping at 0-12 dB below peak p=0.1; leading or trailing silence (0.2-1.5 s) "
+        f"p={meta.get('silence_p', 0.25)}. "
+        "Synthesis varies speaking rate (flite duration_stretch 0.75-1.4, espeak 120-230 wpm) "
+        "and pitch (flite kal f0 90-160 Hz, espeak pitch 20-80, range 30-80)."
+    )
 
 
 def _gaps(results: dict) -> list[str]:
@@ -81,7 +99,10 @@ def _stage_line(m: dict) -> str:
     return (
         f"{m['steps_run']} steps, lr {m.get('lr', 2e-3)}, seed {m['seed']}, {noise}, "
         f"kinds {m.get('noise_kinds', 'white,pink,babble,hum,mix')}, silence weight "
-        f"{m.get('rest_weight', 0.0)}: {m['train_minutes']} min"
+        f"{m.get('rest_weight', 0.0)}, closure hinge {m.get('closure_weight', 0.0)}, "
+        f"silence hinge {m.get('rest_hinge', 0.0)}, inserted silence p="
+        f"{m.get('silence_p', 0.25)}, output sharpening k={m.get('aperture_sharpen', 1.0)}: "
+        f"{m['train_minutes']} min"
     )
 
 
@@ -188,10 +209,11 @@ lists covering every English phoneme); no copyrighted corpus.
 {lic}
 
 The shipped weights depend only on flite and espeak-ng voices, whose licences allow commercial
-use. The MBROLA voices (non-commercial) were used only to measure validation loss, which
-picked the checkpoint; no MBROLA audio was trained on.
+use. The MBROLA voices (non-commercial) were used only for validation: the validation loss
+picked the checkpoint and the held-back evaluation picked the output sharpening (CARD_NOTES
+below); no MBROLA audio was trained on.
 
-Augmentation (training/augment.py, fresh per crop): {AUGMENTATIONS}
+Augmentation (training/augment.py, fresh per crop): {augmentations(meta)}
 
 Teacher: training/TEACHER.md (Cohen-Massaro dominance blending, anticipatory rounding,
 loudness scaling, lips meet on every /p b m/).

@@ -1,6 +1,7 @@
 #!/bin/sh
 # The whole lip-sync pipeline, one command: synthesise -> train -> export -> evaluate ->
-# model card. Fixed seeds, one thread (about 45 min of training on one core).
+# model card. Fixed seeds, one thread (about 4 min of synthesis, 2 min of loading and 63 min of
+# training on one core of the shared 2-core machine).
 #   sudo training/setup.sh        (once: flite, espeak-ng, mbrola + voices)
 #   pip install -e '.[train]'     (once: torch 2.13 CPU, onnx)
 #   training/run_all.sh
@@ -12,7 +13,9 @@ PY=${PYTHON:-.venv/bin/python}
 W=training/work
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 $PY -m training.synth --minutes-per-voice 15 --val-minutes-per-voice 3 --seed 1
-$PY -m training.train --steps 3200 --seed 7 --out engines/models/lipsync.onnx \
+$PY -m training.train --steps 5000 --seed 7 --noise-p 0.85 --snr-min 0 --snr-max 25 \
+    --noise-kinds white,pink,coloured,colmix,babble,hum,mix --rest-weight 1.0 --rest-hinge 0.5 \
+    --closure-weight 1.0 --silence-p 0.5 --sharpen 2.5 --out engines/models/lipsync.onnx \
     --checkpoint $W/stage1/lipsync.pt
 $PY -m training.evaluate --engines onnx,dsp,lip_flap --write-results
 $PY bench/engine_cost.py --engine onnx --json $W/engine_cost-onnx.json

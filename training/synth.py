@@ -43,6 +43,40 @@ TRAIN_VOICES = [
     "espeak:en+f4",
     "espeak:en-gb-scotland+m2",
     "espeak:en-029+f1",
+    # Second batch (issue 3 follow-up): more espeak-ng accents and voice variants (never the
+    # held-back en-gb-x-rp accent or the f3 variant), and more text for flite's ARCTIC voices.
+    "espeak:en-us+m1",
+    "espeak:en-us+m2",
+    "espeak:en-us+m4",
+    "espeak:en-us+m5",
+    "espeak:en-us+m6",
+    "espeak:en-us+m7",
+    "espeak:en-us+m8",
+    "espeak:en-us+f1",
+    "espeak:en-us+f4",
+    "espeak:en-us+f5",
+    "espeak:en-us+klatt",
+    "espeak:en-us+klatt4",
+    "espeak:en-us-nyc",
+    "espeak:en-us-nyc+f2",
+    "espeak:en-gb-x-gbclan+m4",
+    "espeak:en-gb-x-gbclan+f1",
+    "espeak:en-gb-x-gbcwmd+m5",
+    "espeak:en-gb-x-gbcwmd+f2",
+    "espeak:en+m1",
+    "espeak:en+m6",
+    "espeak:en+klatt2",
+    "espeak:en-gb-scotland+f5",
+    "espeak:en-gb-scotland+klatt3",
+    "espeak:en-029+m7",
+    "espeak:en-029+klatt5",
+    "flite:rms@2",
+    "flite:slt@2",
+    "flite:rms@3",
+    "flite:slt@3",
+    "flite:kal16@2",
+    "flite:rms@4",
+    "flite:slt@4",
 ]
 # Held back entirely for validation (MBROLA voices are non-commercial: never trained on).
 VAL_VOICES = [
@@ -206,8 +240,13 @@ def _say(engine: str, voice: str, text: str, rng: random.Random, espeak: _Espeak
 
 
 def synth_voice(spec: str, minutes: float, seed: int, espeak: _Espeak | None) -> dict:
-    """Synthesise about `minutes` of speech with one voice; returns arrays for an .npz."""
+    """Synthesise about `minutes` of speech with one voice; returns arrays for an .npz.
+
+    A spec may end in @N (flite:slt@2): the same voice with other sentences, rates and pitches,
+    since the random stream is seeded by the whole spec.
+    """
     engine, voice = spec.split(":", 1)
+    voice = voice.split("@", 1)[0]
     rng = random.Random(f"{seed}:{spec}")
     pcms, offsets, starts, ends, labels, utt = [], [0], [], [], [], []
     total, skipped = 0.0, []
@@ -263,7 +302,7 @@ def main() -> None:
         plan += [(v, args.val_minutes_per_voice, "val") for v in VAL_VOICES]
     espeak = _Espeak() if any(v.startswith("espeak:") for v, _, _ in plan) else None
     for spec, minutes, split in plan:
-        path = out / f"{split}-{spec.replace(':', '_').replace('+', '_')}.npz"
+        path = out / f"{split}-{spec.replace(':', '_').replace('+', '_').replace('@', '_')}.npz"
         if path.exists():
             print(f"{path.name}: exists, skipped", flush=True)
             continue
