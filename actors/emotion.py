@@ -3,7 +3,8 @@
 In:  open / audio16 (for the voice estimator, with client hints) / frames / close / params.
 Out: open, frames (+ emotions (n, 10) post-processed and emotions_raw (n, 10)), close, params.
 The estimator sees the audio before the frames that need it (the inference actor forwards
-audio16 first), so an emotion never waits on the lip-sync lookahead.
+audio16 first), so an emotion never waits on the lip-sync lookahead; its analysis runs after
+each round's frames have been sent.
 Drops: nothing; this edge blocks.
 """
 
@@ -58,3 +59,11 @@ class EmotionActor(Actor):
             self.emit(msg)
         else:
             raise ValueError(f"unexpected message kind {msg.kind}")
+
+    def on_tick(self) -> None:
+        # Frames first, analysis after: the frames of this round never wait behind the
+        # estimator updates of streams whose audio just arrived (they are needed ~90 ms
+        # later, when those streams' frames come).
+        self.flush()
+        for stage, _ in self.streams.values():
+            stage.catch_up()

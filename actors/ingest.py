@@ -60,7 +60,7 @@ def stream_params_maps(cfg: Config, o: pb.OpenStream | None = None) -> dict[str,
 class IngestActor(Actor):
     name = "ingest"
     policy = "drop-newest"
-    flush_interval_s = 0.01  # batch 10 ms of every client's chunks per hop downstream
+    flush_interval_s = 0.005  # batch 5 ms of every client's chunks per hop downstream
 
     def __init__(
         self, ctx: zmq.Context, cfg: Config, downstream: str | list[str] = "resample"

@@ -127,6 +127,10 @@ class EmotionStage:
     def feed(self, pcm_f32: np.ndarray) -> None:
         self.estimator.push(pcm_f32)
 
+    def catch_up(self) -> None:
+        """Run the estimator's pending analysis now (frames() would run it when needed)."""
+        self.estimator.analyse()
+
     def hint(self, emotion: dict[str, float], timecode: float) -> None:
         self.post.add_hint(emotion, timecode)
 

@@ -226,6 +226,14 @@ class EmotionEstimator:
         pcm = np.asarray(pcm_f32, dtype=np.float32).reshape(-1)
         self._buf = np.concatenate([self._buf, pcm])
         self._samples += len(pcm)
+
+    def analyse(self) -> None:
+        """Compute the estimates the audio pushed so far allows (pop() does it when needed).
+
+        Kept apart from push() so a daemon can run this work after it has sent the frames
+        already due: an update costs about a millisecond, and streams that started together
+        update together, which would hold back every other stream's frames behind them.
+        """
         self._analyse()
 
     def finish(self) -> None:
@@ -240,6 +248,7 @@ class EmotionEstimator:
         """Raw probabilities (count, 10) float32 for the next `count` frames."""
         if count > self.ready():
             raise ValueError(f"pop({count}) but only {self.ready()} frames are ready")
+        self._analyse()
         out = np.zeros((count, N_CLASSES), dtype=np.float32)
         for i in range(count):
             t_samples = (self._next_frame + i) * SAMPLE_RATE / self.fps

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import multiprocessing
 import os
 import random
 import subprocess
@@ -283,6 +284,12 @@ def synth_voice(spec: str, minutes: float, seed: int, espeak: _Espeak | None) ->
     }
 
 
+def _synth_alone(spec: str, minutes: float, seed: int) -> dict:
+    """synth_voice with an espeak-ng instance of its own (run in a fresh process)."""
+    espeak = _Espeak() if spec.startswith("espeak:") else None
+    return synth_voice(spec, minutes, seed, espeak)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--minutes-per-voice", type=float, default=12.0)
@@ -300,20 +307,24 @@ def main() -> None:
     else:
         plan = [(v, args.minutes_per_voice, "train") for v in TRAIN_VOICES]
         plan += [(v, args.val_minutes_per_voice, "val") for v in VAL_VOICES]
-    espeak = _Espeak() if any(v.startswith("espeak:") for v, _, _ in plan) else None
-    for spec, minutes, split in plan:
-        path = out / f"{split}-{spec.replace(':', '_').replace('+', '_').replace('@', '_')}.npz"
-        if path.exists():
-            print(f"{path.name}: exists, skipped", flush=True)
-            continue
-        t0 = time.time()
-        arrays = synth_voice(spec, minutes, args.seed, espeak)
-        np.savez(path, **arrays)
-        print(
-            f"{path.name}: {len(arrays['pcm']) / SR / 60:.1f} min, "
-            f"{len(arrays['offsets']) - 1} utterances, {time.time() - t0:.0f} s",
-            flush=True,
-        )
+    # One fresh process per voice (maxtasksperchild=1): espeak-ng keeps settings from one
+    # voice to the next inside a process, so a voice's audio depended on which voices were
+    # synthesised before it (regenerating the data in another order changed 21 of 48 files).
+    with multiprocessing.get_context("spawn").Pool(1, maxtasksperchild=1) as pool:
+        for spec, minutes, split in plan:
+            name = spec.replace(":", "_").replace("+", "_").replace("@", "_")
+            path = out / f"{split}-{name}.npz"
+            if path.exists():
+                print(f"{path.name}: exists, skipped", flush=True)
+                continue
+            t0 = time.time()
+            arrays = pool.apply(_synth_alone, (spec, minutes, args.seed))
+            np.savez(path, **arrays)
+            print(
+                f"{path.name}: {len(arrays['pcm']) / SR / 60:.1f} min, "
+                f"{len(arrays['offsets']) - 1} utterances, {time.time() - t0:.0f} s",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":
