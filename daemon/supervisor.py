@@ -23,7 +23,7 @@ import structlog
 import zmq
 
 from facewire import config as config_mod
-from facewire.actor import Actor, ActorGroup
+from facewire.actor import BACKOFF_MAX_S, Actor, ActorGroup
 from facewire.actors.capture import CaptureActor
 from facewire.actors.control import ControlActor
 from facewire.actors.ingest import IngestActor
@@ -154,14 +154,22 @@ class Supervisor:
             self.notifier.watchdog()
 
     def _replace_worker(self, w: Worker) -> None:
-        """A worker died: start a new one and end the streams the old one carried (their
-        state died with it); every other stream goes on."""
-        w.restarts += 1
-        log.error("worker_died", worker=w.index, exitcode=w.process.exitcode, restarts=w.restarts)
-        w.start(self.cfg, self.run_dir)
-        ingest = self.actor("ingest")
-        if ingest is not None:
-            ingest.lost_shards.append((w.index, len(self.workers)))
+        """A worker died: end the streams it carried at once (their state died with it;
+        every other stream goes on), then start a new one after a backoff that doubles while
+        it keeps dying (a worker that cannot start must not be respawned in a tight loop)."""
+        now = time.monotonic()
+        if w.retry_at is None:
+            log.error("worker_died", worker=w.index, exitcode=w.process.exitcode, retry_s=w.backoff)
+            w.retry_at = now + w.backoff
+            w.backoff = min(w.backoff * 2, BACKOFF_MAX_S)
+            ingest = self.actor("ingest")
+            if ingest is not None:
+                ingest.lost_shards.append((w.index, len(self.workers)))
+        elif now >= w.retry_at:
+            w.retry_at = None
+            w.restarts += 1
+            w.start(self.cfg, self.run_dir)
+            log.warning("worker_restarted", worker=w.index, restarts=w.restarts)
 
     def open_streams(self) -> dict[str, int]:
         publish = self.actor("publish")

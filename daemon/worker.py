@@ -104,6 +104,8 @@ class Worker:
     conn: Any = None  # our end of the pipe the worker reports ready (its engine_info) on
     info: dict | None = None
     restarts: int = 0
+    backoff: float = 0.05  # seconds before the next restart; doubles while it keeps dying
+    retry_at: float | None = None  # when a dead worker is due to be started again
 
     def start(self, cfg: Config, run_dir: str) -> None:
         mp = multiprocessing.get_context("spawn")  # never fork a process that runs threads
