@@ -35,7 +35,6 @@ class _LipsyncStream:
         self.pending_audio: list[np.ndarray] = []
         self.pending_frames = np.zeros((0, len(engine.channel_names)), dtype=np.float32)
         self.emitted = 0
-        self.samples = 0  # 16 kHz samples fed so far
         self.final = False
 
     def due(self, engine: Engine, fps: float) -> bool:
@@ -51,7 +50,7 @@ class _LipsyncStream:
             return False
         produced = self.emitted + len(self.pending_frames)
         need = (produced / fps + engine.lookahead_s) * SAMPLE_RATE - HOP_SAMPLES
-        return self.samples >= need
+        return self.vad.samples >= need  # the VAD counts every sample fed
 
 
 class LipsyncBatch:
@@ -75,7 +74,6 @@ class LipsyncBatch:
     def feed(self, stream_id: str, pcm_f32: np.ndarray) -> None:
         st = self._streams[stream_id]
         st.pending_audio.append(pcm_f32)
-        st.samples += len(pcm_f32)
         st.vad.push(pcm_f32)
 
     def close(self, stream_id: str) -> None:
