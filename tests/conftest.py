@@ -7,6 +7,7 @@ speaks, so every integration test also checks that the daemon reports readiness 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -44,6 +45,23 @@ def wav44k(tmp_path_factory, example_pcm) -> Path:
     path = tmp_path_factory.mktemp("audio") / "speech44k.wav"
     sf.write(str(path), soxr.resample(pcm, rate, 44_100), 44_100, subtype="PCM_16")
     return path
+
+
+def offline_diff(tmp_path: Path, sid: str, sig: np.ndarray, rate: int, frames: list) -> float:
+    """Largest |streamed - offline| weight of one stream: `sig` is converted with
+    `facewire convert --engine dsp`, and the streamed frames must be exactly its frames."""
+    path = tmp_path / f"{sid}.wav"
+    sf.write(str(path), sig, rate, subtype="FLOAT")
+    out = tmp_path / f"{sid}.json"
+    subprocess.run(
+        [FACEWIRE, "convert", str(path), "-o", str(out), "--engine", "dsp", "-q"],
+        check=True,
+        timeout=60,
+    )
+    ref = np.array(json.loads(out.read_text())["weights"])
+    got = np.array([f.weights for f in frames])
+    assert [f.seq for f in frames] == list(range(len(ref)))
+    return float(np.abs(got - ref).max())
 
 
 class Daemon:

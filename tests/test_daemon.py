@@ -15,7 +15,7 @@ import yaml
 
 from facewire.arkit import ARKIT_NAMES, EMOTION_NAMES
 from facewire.client import Client, Control, Subscriber, wait_for_subscription
-from tests.conftest import FACEWIRE
+from tests.conftest import FACEWIRE, offline_diff
 
 
 def stream_file(d, path, stream_id, **kw):
@@ -77,18 +77,7 @@ def test_eight_streams_at_once_stay_independent(dsp_daemon, example_pcm, tmp_pat
         for t in threads:
             t.join(10)
     for sid, sig in signals.items():
-        path = tmp_path / f"{sid}.wav"
-        sf.write(str(path), sig, rate, subtype="FLOAT")
-        out = tmp_path / f"{sid}.json"
-        subprocess.run(
-            [FACEWIRE, "convert", str(path), "-o", str(out), "--engine", "dsp", "-q"],
-            check=True,
-            timeout=60,
-        )
-        ref = np.array(json.loads(out.read_text())["weights"])
-        got = np.array([f.weights for f in frames[sid]])
-        assert [f.seq for f in frames[sid]] == list(range(len(ref)))
-        results[sid] = np.abs(got - ref).max()
+        results[sid] = offline_diff(tmp_path, sid, sig, rate, frames[sid])
     assert max(results.values()) <= 1e-4, results
 
 

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import subprocess
 import threading
 import time
 
 import numpy as np
 import pytest
-import soundfile as sf
 
 from facewire.client import Client, Control, Subscriber, wait_for_subscription
 from facewire.messages import shard_of
-from tests.conftest import FACEWIRE
-from tests.test_faults import _blocks
+from tests.conftest import offline_diff
+from tests.test_faults import _blocks, _push_live
 
 WORKERS = {"daemon": {"engine": "dsp", "workers": 2}}
 
@@ -70,18 +67,7 @@ def test_streams_on_both_workers_equal_their_offline_convert(start_daemon, examp
         for t in threads:
             t.join(10)
     for sid, sig in signals.items():
-        path = tmp_path / f"{sid}.wav"
-        sf.write(str(path), sig, rate, subtype="FLOAT")
-        out = tmp_path / f"{sid}.json"
-        subprocess.run(
-            [FACEWIRE, "convert", str(path), "-o", str(out), "--engine", "dsp", "-q"],
-            check=True,
-            timeout=60,
-        )
-        ref = np.array(json.loads(out.read_text())["weights"])
-        got = np.array([f.weights for f in frames[sid]])
-        assert [f.seq for f in frames[sid]] == list(range(len(ref)))
-        assert np.abs(got - ref).max() <= 1e-4, sid
+        assert offline_diff(tmp_path, sid, sig, rate, frames[sid]) <= 1e-4, sid
         assert ended[sid].reason == "closed"
 
 
@@ -139,21 +125,14 @@ def test_sigterm_drains_every_worker_stream_and_stops_the_workers(start_daemon, 
     pids = [w["pid"] for w in Control(d.control).status()["workers"]]
     pcm, rate = example_pcm
     sids = _ids(0, 3, "x") + _ids(1, 3, "y")
-    stop = threading.Event()
-
-    def push(sid):
-        with Client(d.ingest) as c:
-            c.open_stream(sid, rate)
-            for i, b in enumerate(_blocks(pcm, rate)):
-                if stop.is_set():
-                    break
-                c.send_audio(sid, i, b)
-                time.sleep(0.02)
-            stop.wait(10)
+    stop, sent = threading.Event(), {}
 
     with Subscriber(d.pub) as sub, Client(d.ingest) as probe:
         wait_for_subscription(sub, probe)
-        threads = [threading.Thread(target=push, args=(sid,)) for sid in sids]
+        threads = [
+            threading.Thread(target=_push_live, args=(d, sid, pcm, rate, stop, sent))
+            for sid in sids
+        ]
         for t in threads:
             t.start()
         seen: set[str] = set()
