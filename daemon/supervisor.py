@@ -102,7 +102,12 @@ class Supervisor:
         return actors
 
     def actor(self, name: str) -> Actor | None:
-        return next((a for a in self.actors if a.name == name), None)
+        """The actor called `name`, or the stage of that name inside the pipeline chain."""
+        for a in self.actors:
+            for candidate in (a, *getattr(a, "stages", ())):
+                if candidate.name == name:
+                    return candidate
+        return None
 
     def start(self, timeout: float = 10.0) -> None:
         """Start the workers and every actor; wait until each has bound its sockets."""

@@ -25,6 +25,7 @@ import zmq
 
 from facewire import logs
 from facewire.actor import Actor, ActorGroup
+from facewire.chain import ChainActor
 from facewire.actors.animate import AnimateActor
 from facewire.actors.emotion import EmotionActor
 from facewire.actors.inference import InferenceActor
@@ -42,12 +43,13 @@ def pipeline_actors(
     """The per-stream actors, downstream first (the start order); `publish` is where the
     animate actor sends frames: "publish" in process, or the daemon's ipc endpoint."""
     hwm = cfg.sockets.queue_hwm
-    return [
+    stages = [
         AnimateActor(ctx, engine.fps, cfg.daemon.seed, hwm, downstream=publish),
         EmotionActor(ctx, engine.fps, hwm),
         InferenceActor(ctx, engine, hwm, vad=cfg.daemon.vad),
         ResampleActor(ctx, hwm),
     ]
+    return [ChainActor(ctx, stages[::-1], publish, hwm)]
 
 
 def endpoints(run_dir: str, workers: int) -> tuple[list[str], str]:
@@ -79,7 +81,7 @@ def worker_main(cfg: Config, index: int, run_dir: str, ready: Any) -> None:
     engine = load_engine(cfg.daemon.engine, cfg.daemon.fps, cfg.daemon.engine_threads)
     shards, publish = endpoints(run_dir, cfg.daemon.workers)
     actors = pipeline_actors(ctx, cfg, engine, [publish])
-    actors[-1].binds = [shards[index]]
+    actors[-1].binds.append(shards[index])
     group = ActorGroup(actors, log)
     group.start()
     ready.send(engine_info(engine))

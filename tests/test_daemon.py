@@ -143,10 +143,15 @@ def test_an_actor_that_crashes_is_restarted_and_streams_resume(start_daemon, exa
     d = start_daemon({"daemon": {"engine": "dsp", "allow_fault_injection": True}})
     pcm, rate = example_pcm
     ctl = Control(d.control)
-    for actor in ("resample", "inference", "emotion", "animate", "publish"):
+    # The pipeline's stages share one thread (facewire.chain): a fault in any of them
+    # restarts that thread, so its restart count goes up once per stage.
+    restarted = {"resample": "pipeline", "inference": "pipeline", "emotion": "pipeline",
+                 "animate": "pipeline", "publish": "publish"}  # fmt: skip
+    for actor, unit in restarted.items():
+        before = ctl.status()["restarts"].get(unit, 0)
         assert ctl.request("fault", argument=actor).code == 0
         deadline = time.monotonic() + 1.0  # the supervisor restarts within a second
-        while ctl.status()["restarts"].get(actor) != 1:
+        while ctl.status()["restarts"].get(unit, 0) != before + 1:
             assert time.monotonic() < deadline, f"{actor} was not restarted within 1 s"
             time.sleep(0.02)
         with Client(d.ingest) as c, Subscriber(d.pub, actor) as s:
@@ -155,7 +160,7 @@ def test_an_actor_that_crashes_is_restarted_and_streams_resume(start_daemon, exa
             _, frames, ended = s.collect(actor, timeout_s=10)
         assert ended.frames == len(frames) == math.ceil(len(pcm) / rate * 30)
     status = ctl.status()
-    assert all(status["restarts"].get(a) == 1 for a in ("resample", "inference", "publish"))
+    assert status["restarts"] == {"pipeline": 4, "publish": 1}
     assert "actor_restarted" in d.log()
 
 
