@@ -32,7 +32,7 @@ class ChainActor(Actor):
         super().__init__(ctx, downstream, hwm)
         self.stages = stages
         self.binds = [f"inproc://{stages[0].name}"]  # upstream still sends to the first stage
-        for stage, after in zip(stages, stages[1:]):
+        for stage, after in zip(stages[:-1], stages[1:], strict=True):
             stage.emit = self._deliver_to(after)
         stages[-1].emit = self.emit
         self._first = self._deliver_to(stages[0])

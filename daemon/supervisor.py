@@ -34,7 +34,7 @@ from facewire.config import Config
 from facewire.engines.registry import load_engine
 from facewire.sdnotify import Notifier, watchdog_interval_s
 from facewire.security import Security
-from facewire.worker import READY_TIMEOUT_S, Worker, endpoints, engine_info, pipeline_actors
+from facewire.worker import READY_TIMEOUT_S, Worker, endpoints, engine_info, pipeline
 
 log = structlog.get_logger()
 
@@ -86,7 +86,7 @@ class Supervisor:
             shards = "resample"
             actors = [
                 publish,
-                *pipeline_actors(self.ctx, cfg, self.engine, "publish"),
+                pipeline(self.ctx, cfg, self.engine, "publish"),
                 IngestActor(self.ctx, cfg),
             ]
         source = cfg.daemon.source

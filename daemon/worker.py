@@ -1,12 +1,13 @@
 """Worker processes: the per-stream pipeline in processes of its own, one per core.
 
 One Python process runs Python code on one core at a time (the GIL), so with
-`daemon.workers: N > 1` the supervisor starts N worker processes, each running resample ->
-inference -> emotion -> animate for the streams of its shard. The daemon's ingest and
-control actors send a stream's messages to shard `shard_of(stream_id, N)` over ipc; each
-worker's animate actor pushes frames to the daemon's publish actor over ipc. The wire
-between them is the actors' own batch format, so an actor cannot tell a worker's edge from
-an in-process one. A worker restarts its own crashed actors; if the whole process dies the
+`daemon.workers: N > 1` the supervisor starts N worker processes, each running the
+pipeline chain (resample -> inference -> emotion -> animate) for the streams of its shard.
+The daemon's ingest and control actors send a stream's messages to shard
+`shard_of(stream_id, N)` over ipc; each worker's chain pushes frames to the daemon's publish
+actor over ipc. The wire between them is the actors' own batch format, so an actor cannot
+tell a worker's edge from an in-process one. A worker restarts its own crashed chain; if the
+whole process dies the
 supervisor starts a new one and ends the streams the old one carried.
 """
 
@@ -24,12 +25,12 @@ import structlog
 import zmq
 
 from facewire import logs
-from facewire.actor import Actor, ActorGroup
-from facewire.chain import ChainActor
+from facewire.actor import ActorGroup
 from facewire.actors.animate import AnimateActor
 from facewire.actors.emotion import EmotionActor
 from facewire.actors.inference import InferenceActor
 from facewire.actors.resample import ResampleActor
+from facewire.chain import ChainActor
 from facewire.config import Config
 from facewire.engines.base import Engine
 from facewire.engines.registry import load_engine
@@ -37,19 +38,17 @@ from facewire.engines.registry import load_engine
 READY_TIMEOUT_S = 60.0
 
 
-def pipeline_actors(
-    ctx: zmq.Context, cfg: Config, engine: Engine, publish: str | list[str]
-) -> list[Actor]:
-    """The per-stream actors, downstream first (the start order); `publish` is where the
-    animate actor sends frames: "publish" in process, or the daemon's ipc endpoint."""
+def pipeline(ctx: zmq.Context, cfg: Config, engine: Engine, publish: str | list[str]) -> ChainActor:
+    """The per-stream actors as one chain (facewire.chain); `publish` is where it sends
+    frames: "publish" in process, or the daemon's ipc endpoint."""
     hwm = cfg.sockets.queue_hwm
     stages = [
-        AnimateActor(ctx, engine.fps, cfg.daemon.seed, hwm, downstream=publish),
-        EmotionActor(ctx, engine.fps, hwm),
-        InferenceActor(ctx, engine, hwm, vad=cfg.daemon.vad),
         ResampleActor(ctx, hwm),
+        InferenceActor(ctx, engine, hwm, vad=cfg.daemon.vad),
+        EmotionActor(ctx, engine.fps, hwm),
+        AnimateActor(ctx, engine.fps, cfg.daemon.seed, hwm),
     ]
-    return [ChainActor(ctx, stages[::-1], publish, hwm)]
+    return ChainActor(ctx, stages, publish, hwm)
 
 
 def endpoints(run_dir: str, workers: int) -> tuple[list[str], str]:
@@ -80,9 +79,9 @@ def worker_main(cfg: Config, index: int, run_dir: str, ready: Any) -> None:
     ctx = zmq.Context()
     engine = load_engine(cfg.daemon.engine, cfg.daemon.fps, cfg.daemon.engine_threads)
     shards, publish = endpoints(run_dir, cfg.daemon.workers)
-    actors = pipeline_actors(ctx, cfg, engine, [publish])
-    actors[-1].binds.append(shards[index])
-    group = ActorGroup(actors, log)
+    chain = pipeline(ctx, cfg, engine, [publish])
+    chain.binds.append(shards[index])
+    group = ActorGroup([chain], log)
     group.start()
     ready.send(engine_info(engine))
     ready.close()
