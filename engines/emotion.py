@@ -28,7 +28,6 @@ import math
 from collections.abc import Mapping
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from facewire.arkit import EMOTION_NAMES
 from facewire.engines.base import frames_for
@@ -64,10 +63,22 @@ def hop_features(windows: np.ndarray) -> np.ndarray:
     Returns:
         (n, 4) float64: energy dBFS, F0 in semitones re 100 Hz (nan when unvoiced),
         voicing (normalised autocorrelation peak, 0..1), spectral tilt in dB
-        (1-4 kHz band power over 80-1000 Hz band power).
+        (1-4 kHz band power over 80-1000 Hz band power). Hops at or below SPEECH_FLOOR_DB
+        are never speech, so they are not analysed: F0 nan, voicing 0, tilt nan.
     """
+    energy = 10.0 * np.log10((windows**2).sum(1) / windows.shape[1] + 1e-10)
+    out = np.empty((len(windows), 4))
+    out[:, 0] = energy
+    out[:, 1:] = (np.nan, 0.0, np.nan)
+    loud = np.flatnonzero(energy > SPEECH_FLOOR_DB)
+    if len(loud):
+        out[loud, 1:] = _pitch_voicing_tilt(windows[loud])
+    return out
+
+
+def _pitch_voicing_tilt(windows: np.ndarray) -> np.ndarray:
+    """(n, 3): F0 semitones (nan when unvoiced), voicing, tilt dB of loud windows."""
     n = len(windows)
-    energy = 10.0 * np.log10(np.mean(windows**2, axis=1) + 1e-10)
     spec = np.fft.rfft(windows * _HANN, N_FFT, axis=1)
     # |X|^2 kept complex (zero imaginary part): numpy's irfft converts a real input to
     # complex first, which costs more than the transform itself.
@@ -89,11 +100,10 @@ def hop_features(windows: np.ndarray) -> np.ndarray:
     denom = a - 2 * b + c
     shift = np.where(inner & (denom < 0), 0.5 * (a - c) / np.where(denom < 0, denom, -1), 0.0)
     lag = lag + shift
-    voicing = np.clip(peak, 0.0, 1.0)
+    voicing = np.minimum(np.maximum(peak, 0.0), 1.0)
     f0_st = 12.0 * np.log2(SAMPLE_RATE / lag / 100.0)
-    voiced = (voicing >= VOICING_THRESHOLD) & (energy > SPEECH_FLOOR_DB)
-    f0_st = np.where(voiced, f0_st, np.nan)
-    return np.stack([energy, f0_st, voicing, tilt], axis=1)
+    f0_st = np.where(voicing >= VOICING_THRESHOLD, f0_st, np.nan)
+    return np.stack([f0_st, voicing, tilt], axis=1)
 
 
 # Window descriptors (see window_descriptors) and their neutral reference: the mean over the
@@ -129,6 +139,31 @@ def _quantile(x: np.ndarray, q: float) -> float:
     return float(np.partition(x, k)[k])
 
 
+def _median(x: np.ndarray) -> float:
+    """np.median by partition (the same value; np.median's generic path costs more)."""
+    k = len(x) // 2
+    if len(x) % 2:
+        return float(np.partition(x, k)[k])
+    p = np.partition(x, (k - 1, k))
+    return float((p[k - 1] + p[k]) / 2)
+
+
+def _mean(x: np.ndarray) -> float:
+    """np.mean without its per-call overhead (the same pairwise sum, divided by the count)."""
+    return float(x.sum() / len(x))
+
+
+def _running(x: np.ndarray, half: int, fill: float, op: np.ufunc) -> np.ndarray:
+    """op (np.maximum or np.minimum) over x[i - half .. i + half], `fill` beyond the ends:
+    2 * half in-place ufunc calls, cheaper than a sliding_window_view at these widths."""
+    n = len(x)
+    padded = np.concatenate([np.full(half, fill), x, np.full(half, fill)])
+    out = padded[:n].copy()
+    for k in range(1, 2 * half + 1):
+        op(out, padded[k : k + n], out=out)
+    return out
+
+
 def window_descriptors(feats: np.ndarray, noise_db: float, pitch_floor_st: float) -> np.ndarray:
     """Descriptors of one analysis window (see DESCRIPTORS); nan where not measurable.
 
@@ -143,29 +178,28 @@ def window_descriptors(feats: np.ndarray, noise_db: float, pitch_floor_st: float
     out = np.full(len(DESCRIPTORS), np.nan)
     if voiced.sum() >= 10:
         fv = f0[voiced]
-        out[0] = np.median(fv) - pitch_floor_st
+        out[0] = _median(fv) - pitch_floor_st
         lo, hi = _quantile(fv, 0.1), _quantile(fv, 0.9)
         out[1] = hi - lo
-        out[2] = float(np.mean(tilt[voiced]))
+        out[2] = _mean(tilt[voiced])
         r = np.clip(voicing[voiced], 1e-3, 0.999)
-        out[3] = float(np.mean(10 * np.log10(r / (1 - r))))
+        out[3] = _mean(10 * np.log10(r / (1 - r)))
         both = voiced[1:] & voiced[:-1]
         d = np.abs(np.diff(f0))[both]
         d = d[d < 2.0]  # larger steps are intonation or octave errors, not perturbation
-        out[4] = float(np.mean(d)) if len(d) else np.nan
+        out[4] = _mean(d) if len(d) else np.nan
     idx = np.flatnonzero(active)
     if len(idx):
         span = idx[-1] - idx[0] + 1
         seconds = active.sum() / 100.0
         out[6] = 1.0 - active.sum() / span  # pauses inside the speech span
         es = np.convolve(np.where(voiced, energy, -100.0), np.ones(3) / 3, mode="same")
-        pad = np.pad(es, 10, constant_values=-100.0)
-        local_max = sliding_window_view(pad[6:-6], 9).max(axis=1)
-        local_min = sliding_window_view(np.pad(es, 10, constant_values=np.inf), 21).min(axis=1)
+        local_max = _running(es, 4, -100.0, np.maximum)
+        local_min = _running(es, 10, np.inf, np.minimum)
         peaks = int(np.sum(voiced & (es >= local_max) & (es - local_min > 3.0)))
         out[5] = peaks / seconds
         out[7] = _breath_fraction(active & np.isnan(f0), len(active)) / max(active.mean(), 1e-6)
-        out[8] = float(np.mean(energy[active]))
+        out[8] = _mean(energy[active])
         both_active = active[1:] & active[:-1]
         if both_active.sum() >= 10:
             out[9] = _quantile(np.diff(energy)[both_active], 0.95)  # abrupt onsets, dB / 10 ms
@@ -372,7 +406,9 @@ class EmotionPostProcessor:
         for i, p in enumerate(raw):
             total = p.sum()
             if total > 0:
-                q = np.power(np.clip(p, 0.0, None), contrast)
+                q = np.maximum(p, 0.0)  # np.clip costs several times more per call
+                if contrast != 1.0:
+                    q = np.power(q, contrast)
                 q *= total / q.sum()
             else:
                 q = np.zeros(N_CLASSES)

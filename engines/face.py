@@ -109,12 +109,16 @@ for _n in (
     *_lr("mouthDimple"),
 ):
     _LIP_OPENING[_I[_n]] = True
-_CLOSURE = [_I[n] for n in ("mouthClose", *_lr("mouthPress"), "mouthRollLower", "mouthRollUpper")]
+_LIP_OPENING_F = _LIP_OPENING.astype(np.float32)
+# Index arrays, not lists: numpy converts a list index on every use.
+_CLOSURE = np.array(
+    [_I[n] for n in ("mouthClose", *_lr("mouthPress"), "mouthRollLower", "mouthRollUpper")]
+)
 CLOSURE_FULL = 0.3  # a lip-sync closure weight at which emotion lip-opening is fully muted
 
 _EYELIDS = ((_I["eyeBlinkLeft"], _I["eyeWideLeft"]), (_I["eyeBlinkRight"], _I["eyeWideRight"]))
-_PARTING = [_I[n] for n in (*_lr("mouthUpperUp"), *_lr("mouthLowerDown"))]
-_PRESS = [_I[n] for n in _lr("mouthPress")]
+_PARTING = np.array([_I[n] for n in (*_lr("mouthUpperUp"), *_lr("mouthLowerDown"))])
+_PRESS = np.array([_I[n] for n in _lr("mouthPress")])
 _TONGUE = _I["tongueOut"]
 _JAW = _I["jawOpen"]
 
@@ -135,8 +139,8 @@ SACCADE_MAX = 0.25
 
 # Head motion (radians): AR(1) noise smoothed once more, amplitude by speaking state, plus nods.
 HEAD_TAU_S = (0.9, 0.3)
-HEAD_AMP_SPEAKING = np.array([0.05, 0.035, 0.02])
-HEAD_AMP_SILENT = np.array([0.02, 0.015, 0.01])
+HEAD_AMP_SPEAKING = (0.05, 0.035, 0.02)
+HEAD_AMP_SILENT = (0.02, 0.015, 0.01)
 HEAD_AMP_TAU_S = 0.5
 NOD_GAIN = 0.08  # rad per unit of jawOpen above its slow average
 NOD_TAU_S = (0.08, 0.6)
@@ -186,9 +190,9 @@ class FaceAnimator:
         self._was_speaking = False
         self._gaze = np.zeros(2)
         self._last_saccade = 0.0
-        self._head_x = np.zeros(3)
-        self._head_y = np.zeros(3)
-        self._head_amp = HEAD_AMP_SILENT.copy()
+        self._head_x = [0.0, 0.0, 0.0]
+        self._head_y = [0.0, 0.0, 0.0]
+        self._head_amp = list(HEAD_AMP_SILENT)
         self._nod_fast = 0.0
         self._nod_slow = 0.0
         # Per-frame constants of the generators (they depend on fps only).
@@ -255,7 +259,7 @@ class FaceAnimator:
         u_blink = self._rng_blink.random(n)
         u_sacc = self._rng_sacc.random(n)
         targets = self._rng_target.standard_normal((n, 2))
-        head_noise = self._rng_head.standard_normal((n, 3))
+        head_noise = self._rng_head.standard_normal((n, 3)).tolist()
         for i in range(n):
             t = (first_frame + i) * self._dt
             if self._smoothed is None:
@@ -265,7 +269,7 @@ class FaceAnimator:
             row = self._smoothed.copy()
             self._eyes(row, t, bool(speaking[i]), u_blink[i], u_sacc[i], targets[i])
             out[i, N_ARKIT:] = (
-                self._head(lipsync[i, _JAW], bool(speaking[i]), head_noise[i])
+                self._head(float(lipsync[i, _JAW]), bool(speaking[i]), head_noise[i])
                 if f["enable_head_motion"]
                 else 0.0
             )
@@ -273,7 +277,9 @@ class FaceAnimator:
         self._next_frame += n
         out[:, :N_ARKIT] = out[:, :N_ARKIT] * self._mult + self._offs
         if f["enable_clamping"]:
-            np.clip(out[:, :N_ARKIT], 0.0, 1.0, out=out[:, :N_ARKIT])
+            weights = out[:, :N_ARKIT]
+            np.maximum(weights, 0.0, out=weights)
+            np.minimum(weights, 1.0, out=weights)
         return out
 
     def _shape(self, lipsync: np.ndarray, emotions: np.ndarray) -> np.ndarray:
@@ -288,9 +294,12 @@ class FaceAnimator:
             w[:, _PARTING] = np.maximum(w[:, _PARTING] + lip, 0.0)
         w[:, _TONGUE] = w[:, _TONGUE] * f["tongue_strength"] + f["tongue_depth_offset"]
         emo = (emotions @ EMOTION_POSES) * self._strength
-        closure = np.clip(lipsync[:, _CLOSURE].max(axis=1) / CLOSURE_FULL, 0.0, 1.0)
-        emo[:, _LIP_OPENING] *= (1.0 - closure)[:, None]
-        return (w + emo).astype(np.float32)
+        # np.minimum/maximum rather than np.clip: the same result at a fraction of the call
+        # overhead, which dominates on the one or two frames of a typical call.
+        closure = np.minimum(np.maximum(lipsync[:, _CLOSURE].max(axis=1) / CLOSURE_FULL, 0), 1)
+        emo *= 1.0 - closure[:, None] * _LIP_OPENING_F
+        w += emo
+        return w
 
     def _eyes(
         self,
@@ -332,15 +341,20 @@ class FaceAnimator:
                 row[_I["eyeLookUp" + side]] += max(pitch, 0.0)
                 row[_I["eyeLookDown" + side]] += max(-pitch, 0.0)
 
-    def _head(self, jaw: float, speaking: bool, noise: np.ndarray) -> np.ndarray:
-        """Step 8 on one frame: head yaw, pitch, roll in radians (pitch > 0 nods down)."""
-        a1, a2 = self._a1, self._a2
-        self._head_x = a1 * self._head_x + math.sqrt(1 - a1 * a1) * noise
-        self._head_y = a2 * self._head_y + (1 - a2) * self._head_x
+    def _head(self, jaw: float, speaking: bool, noise: list[float]) -> list[float]:
+        """Step 8 on one frame: head yaw, pitch, roll in radians (pitch > 0 nods down).
+        Python floats, not numpy: on three values numpy's per-call cost is most of the work."""
+        a1, a2, rate, gain = self._a1, self._a2, self._amp_rate, self._head_gain
+        c1 = math.sqrt(1 - a1 * a1)
         target = HEAD_AMP_SPEAKING if speaking else HEAD_AMP_SILENT
-        self._head_amp += (target - self._head_amp) * self._amp_rate
+        hx, hy, amp = self._head_x, self._head_y, self._head_amp
+        head = [0.0, 0.0, 0.0]
+        for j in range(3):
+            hx[j] = a1 * hx[j] + c1 * noise[j]
+            hy[j] = a2 * hy[j] + (1 - a2) * hx[j]
+            amp[j] += (target[j] - amp[j]) * rate
+            head[j] = hy[j] * gain * amp[j]
         self._nod_fast += (jaw - self._nod_fast) * self._nod_fast_rate
         self._nod_slow += (jaw - self._nod_slow) * self._nod_slow_rate
-        head = self._head_y * self._head_gain * self._head_amp
         head[1] += NOD_GAIN * max(self._nod_fast - self._nod_slow, 0.0)
         return head
