@@ -13,9 +13,7 @@ a worker that dies is replaced and only the streams it carried end ("worker_rest
 
 from __future__ import annotations
 
-import shutil
 import signal
-import tempfile
 import threading
 import time
 
@@ -32,15 +30,24 @@ from facewire.actors.replay import ReplayActor
 from facewire.arkit import ARKIT_NAMES, HEAD_NAMES
 from facewire.config import Config
 from facewire.engines.registry import load_engine
+from facewire.pipeline import engine_info, pipeline
 from facewire.sdnotify import Notifier, watchdog_interval_s
 from facewire.security import Security
-from facewire.worker import READY_TIMEOUT_S, Worker, endpoints, engine_info, pipeline
+from facewire.worker import READY_TIMEOUT_S, Worker, WorkerPool, endpoints
 
 log = structlog.get_logger()
 
 
 class Supervisor:
-    def __init__(self, cfg: Config, config_path: str | None = None, notifier=None) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        config_path: str | None = None,
+        notifier=None,
+        pool: WorkerPool | None = None,
+    ) -> None:
+        """`pool`: worker processes already spawned (`facewire run` spawns them first, so
+        they start while this process imports); with workers > 1 and none, start() spawns."""
         self.cfg = cfg
         self.config_path = config_path
         self.notifier = notifier or Notifier()
@@ -56,8 +63,7 @@ class Supervisor:
             self.info = engine_info(self.engine)
         self.actors: list[Actor] = []
         self.group = ActorGroup([], log)
-        self.workers: list[Worker] = []
-        self.run_dir: str | None = None  # private directory of the workers' ipc sockets
+        self.pool = pool
         if cfg.daemon.workers > 1 and cfg.daemon.source != "zmq":
             raise config_mod.ConfigError(
                 f"daemon.workers={cfg.daemon.workers} needs daemon.source zmq "
@@ -78,8 +84,8 @@ class Supervisor:
         publish = PublishActor(
             self.ctx, cfg.sockets.pub, info, hwm, cfg.sockets.pub_hwm_messages, sinks
         )
-        if self.workers:
-            shards, publish_endpoint = endpoints(self.run_dir, len(self.workers))
+        if self.pool:
+            shards, publish_endpoint = endpoints(self.pool.run_dir, len(self.workers))
             publish.binds = [publish_endpoint]
             actors: list[Actor] = [publish, IngestActor(self.ctx, cfg, downstream=shards)]
         else:
@@ -113,10 +119,7 @@ class Supervisor:
         """Start the workers and every actor; wait until each has bound its sockets."""
         self.ctx = self.security.start(self.ctx)
         if self.cfg.daemon.workers > 1:
-            self.run_dir = tempfile.mkdtemp(prefix="facewire-")  # mode 0700: ours alone
-            self.workers = [Worker(k) for k in range(self.cfg.daemon.workers)]
-            for w in self.workers:  # they start in parallel
-                w.start(self.cfg, self.run_dir)
+            self.pool = self.pool or WorkerPool.spawn(self.cfg)
             for w in self.workers:
                 if not w.ready(READY_TIMEOUT_S):
                     self.stop()
@@ -136,6 +139,10 @@ class Supervisor:
             workers=len(self.workers),
         )
         self.notifier.ready(f"engine={self.info['engine']}")
+
+    @property
+    def workers(self) -> list[Worker]:
+        return self.pool.workers if self.pool else []
 
     @property
     def restarts(self) -> dict[str, int]:
@@ -173,7 +180,7 @@ class Supervisor:
         elif now >= w.retry_at:
             w.retry_at = None
             w.restarts += 1
-            w.start(self.cfg, self.run_dir)
+            w.start(self.cfg, self.pool.run_dir)
             log.warning("worker_restarted", worker=w.index, restarts=w.restarts)
 
     def open_streams(self) -> dict[str, int]:
@@ -246,10 +253,8 @@ class Supervisor:
     def stop(self) -> None:
         self.notifier.stopping()
         self.group.stop()
-        for w in self.workers:
-            w.stop()
-        if self.run_dir is not None:
-            shutil.rmtree(self.run_dir, ignore_errors=True)
+        if self.pool:
+            self.pool.stop()
         self.security.stop()
         log.info("daemon_stopped")
 

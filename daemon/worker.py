@@ -15,55 +15,27 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
 import signal
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import structlog
-import zmq
+if TYPE_CHECKING:
+    from facewire.config import Config
 
-from facewire import logs
-from facewire.actor import ActorGroup
-from facewire.actors.animate import AnimateActor
-from facewire.actors.emotion import EmotionActor
-from facewire.actors.inference import InferenceActor
-from facewire.actors.resample import ResampleActor
-from facewire.chain import ChainActor
-from facewire.config import Config
-from facewire.engines.base import Engine
-from facewire.engines.registry import load_engine
+# This module imports nothing heavy: `facewire run` spawns the workers before it imports the
+# daemon's own modules, so the workers' imports and engine loads overlap the daemon's.
+# worker_main imports what a worker runs.
 
 READY_TIMEOUT_S = 60.0
-
-
-def pipeline(ctx: zmq.Context, cfg: Config, engine: Engine, publish: str | list[str]) -> ChainActor:
-    """The per-stream actors as one chain (facewire.chain); `publish` is where it sends
-    frames: "publish" in process, or the daemon's ipc endpoint."""
-    hwm = cfg.sockets.queue_hwm
-    stages = [
-        ResampleActor(ctx, hwm),
-        InferenceActor(ctx, engine, hwm, vad=cfg.daemon.vad),
-        EmotionActor(ctx, engine.fps, hwm),
-        AnimateActor(ctx, engine.fps, cfg.daemon.seed, hwm),
-    ]
-    return ChainActor(ctx, stages, publish, hwm)
 
 
 def endpoints(run_dir: str, workers: int) -> tuple[list[str], str]:
     """(shard inbox endpoints, publish endpoint) inside the daemon's private run directory."""
     return [f"ipc://{run_dir}/shard-{k}" for k in range(workers)], f"ipc://{run_dir}/publish"
-
-
-def engine_info(engine: Engine) -> dict:
-    """What StreamStarted and `status` say about the engine."""
-    return {
-        "engine": engine.name,
-        "model_id": engine.model_id,
-        "fps": engine.fps,
-        "lookahead_ms": engine.lookahead_s * 1000,
-    }
 
 
 def worker_main(cfg: Config, index: int, run_dir: str, ready: Any) -> None:
@@ -72,6 +44,14 @@ def worker_main(cfg: Config, index: int, run_dir: str, ready: Any) -> None:
     # Ctrl-C in a terminal reaches the whole process group; the daemon drains its streams
     # through the workers first and then stops them with SIGTERM.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    import structlog
+    import zmq
+
+    from facewire import logs
+    from facewire.actor import ActorGroup
+    from facewire.engines.registry import load_engine
+    from facewire.pipeline import engine_info, pipeline
+
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     logs.configure(cfg.daemon.log_format, cfg.daemon.log_level)
@@ -157,3 +137,25 @@ class Worker:
             "ready": self.ready(),
             "restarts": self.restarts,
         }
+
+
+@dataclass
+class WorkerPool:
+    """The worker processes and the private directory of their ipc sockets."""
+
+    run_dir: str
+    workers: list[Worker]
+
+    @classmethod
+    def spawn(cls, cfg: Config) -> WorkerPool:
+        """Start cfg.daemon.workers processes (in parallel; `Worker.ready` waits for each)."""
+        run_dir = tempfile.mkdtemp(prefix="facewire-")  # mode 0700: ours alone
+        workers = [Worker(k) for k in range(cfg.daemon.workers)]
+        for w in workers:
+            w.start(cfg, run_dir)
+        return cls(run_dir, workers)
+
+    def stop(self) -> None:
+        for w in self.workers:
+            w.stop()
+        shutil.rmtree(self.run_dir, ignore_errors=True)
