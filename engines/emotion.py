@@ -282,7 +282,8 @@ class EmotionEstimator:
         """Raw probabilities (count, 10) float32 for the next `count` frames."""
         if count > self.ready():
             raise ValueError(f"pop({count}) but only {self.ready()} frames are ready")
-        self._analyse()
+        t_last = (self._next_frame + count - 1) * SAMPLE_RATE / self.fps
+        self._analyse(upto_update=int(math.floor(t_last / (UPDATE_HOPS * HOP) + 1e-9)))
         out = np.zeros((count, N_CLASSES), dtype=np.float32)
         for i in range(count):
             t_samples = (self._next_frame + i) * SAMPLE_RATE / self.fps
@@ -296,13 +297,16 @@ class EmotionEstimator:
             self._first_update += drop
         return out
 
-    def _analyse(self) -> None:
-        """Compute the estimates that the audio so far allows.
+    def _analyse(self, upto_update: int | None = None) -> None:
+        """Compute the estimates that the audio so far allows, or only up to estimate
+        `upto_update` (what pop() needs; the rest waits for analyse(), after the frames).
 
         Hop features are only needed at update times, so they are computed in blocks of
         UPDATE_HOPS (cheap: one vectorised pass per 0.25 s however small the chunks are).
         """
-        while (self._samples // HOP) - self._hops_done >= UPDATE_HOPS:
+        while (self._samples // HOP) - self._hops_done >= UPDATE_HOPS and (
+            upto_update is None or self._first_update + len(self._updates) <= upto_update
+        ):
             first = self._hops_done
             starts = (np.arange(first, first + UPDATE_HOPS) + 1) * HOP - WIN - self._offset
             idx = starts[:, None] + np.arange(WIN)[None, :]
