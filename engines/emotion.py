@@ -238,8 +238,9 @@ class EmotionEstimator:
 
     def __init__(self, fps: float) -> None:
         self.fps = float(fps)
-        self._buf = np.zeros(0, dtype=np.float32)
-        self._offset = 0  # stream sample index of _buf[0]
+        # Silence before the stream's start, so the first windows are plain slices too.
+        self._buf = np.zeros(WIN - HOP, dtype=np.float32)
+        self._offset = HOP - WIN  # stream sample index of _buf[0]
         self._samples = 0
         self._hops_done = 0
         self._feats = np.zeros((0, 4))  # last HISTORY_HOPS hop features
@@ -307,10 +308,11 @@ class EmotionEstimator:
         while (self._samples // HOP) - self._hops_done >= UPDATE_HOPS and (
             upto_update is None or self._first_update + len(self._updates) <= upto_update
         ):
-            first = self._hops_done
-            starts = (np.arange(first, first + UPDATE_HOPS) + 1) * HOP - WIN - self._offset
-            idx = starts[:, None] + np.arange(WIN)[None, :]
-            windows = np.where(idx >= 0, self._buf[np.maximum(idx, 0)], 0.0).astype(np.float64)
+            # Window j is hops j..j+3 of the block: four shifted views, one concatenate.
+            start = (self._hops_done + 1) * HOP - WIN - self._offset
+            span = UPDATE_HOPS + WIN // HOP - 1
+            hops = self._buf[start : start + span * HOP].astype(np.float64).reshape(span, HOP)
+            windows = np.concatenate([hops[k : k + UPDATE_HOPS] for k in range(WIN // HOP)], axis=1)
             self._append(hop_features(windows))
             self._hops_done += UPDATE_HOPS
             self._updates.append(self._estimate())
