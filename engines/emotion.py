@@ -362,9 +362,9 @@ class EmotionPostProcessor:
     def __init__(self, params: StreamParams, fps: float) -> None:
         self.fps = float(fps)
         self._hint_times: list[float] = []
-        self._hints: list[np.ndarray | None] = []
-        self._prev = np.asarray(params.beginning_emotion, dtype=np.float64)
-        self._prev_blended: np.ndarray | None = None
+        self._hints: list[list[float] | None] = []
+        self._prev = [float(v) for v in params.beginning_emotion]
+        self._prev_blended: list[float] | None = None
         self._next_frame = 0
         self.set_params(params)
 
@@ -377,16 +377,12 @@ class EmotionPostProcessor:
         t = float(timecode)
         if not math.isfinite(t) or t < 0:
             raise ParamError(f"emotion hint timecode={timecode!r} must be a finite time >= 0 s")
-        vec = (
-            np.asarray(check_emotion_map(emotion, "emotion hint"), dtype=np.float64)
-            if emotion
-            else None
-        )
+        vec = [float(v) for v in check_emotion_map(emotion, "emotion hint")] if emotion else None
         i = bisect.bisect_right(self._hint_times, t)
         self._hint_times.insert(i, t)
         self._hints.insert(i, vec)
 
-    def _hint_at(self, t: float) -> tuple[bool, np.ndarray | None]:
+    def _hint_at(self, t: float) -> tuple[bool, list[float] | None]:
         """(a hint applies, its vector or None for 'back to preferred') at time t."""
         i = bisect.bisect_right(self._hint_times, t + 1e-9) - 1
         if i < 0:
@@ -407,33 +403,32 @@ class EmotionPostProcessor:
         contrast, blend = e["emotion_contrast"], e["live_blend_coef"]
         k = int(e["max_emotions"])
         w = min((1.0 / self.fps) / max(e["live_transition_time"], 1e-3), 1.0)
-        preferred = np.asarray(self.params.preferred_emotion, dtype=np.float64)
-        out = np.zeros(raw.shape, dtype=np.float32)
-        for i, p in enumerate(raw):
-            total = p.sum()
+        mix = e["preferred_emotion_strength"]
+        preferred = [float(v) for v in self.params.preferred_emotion]
+        # Python floats, not numpy: on ten values per frame numpy's per-call cost is most
+        # of the work.
+        out = []
+        for i, p in enumerate(raw.tolist()):
+            total = sum(p)
+            q = [0.0] * N_CLASSES
             if total > 0:
-                q = np.maximum(p, 0.0)  # np.clip costs several times more per call
+                q = [x if x > 0.0 else 0.0 for x in p]
                 if contrast != 1.0:
-                    q = np.power(q, contrast)
-                q *= total / q.sum()
-            else:
-                q = np.zeros(N_CLASSES)
-            if k < N_CLASSES:
-                q[np.argsort(-q, kind="stable")[k:]] = 0.0
-            a = (1.0 - blend) * q + blend * self._prev
+                    q = [x**contrast for x in q]
+                scale = total / sum(q)
+                q = [x * scale for x in q]
+            if k < N_CLASSES:  # keep the k largest (ties: the lower class index)
+                for j in sorted(range(N_CLASSES), key=lambda j: -q[j])[k:]:
+                    q[j] = 0.0
+            a = [(1.0 - blend) * x + blend * y for x, y in zip(q, self._prev, strict=True)]
             self._prev = a
             has_hint, hint = self._hint_at((first_frame + i) / self.fps)
-            if has_hint:
-                a = (1.0 - e["preferred_emotion_strength"]) * a + e[
-                    "preferred_emotion_strength"
-                ] * hint
-            elif e["enable_preferred_emotion"]:
-                a = (1.0 - e["preferred_emotion_strength"]) * a + e[
-                    "preferred_emotion_strength"
-                ] * preferred
+            target = hint if has_hint else preferred if e["enable_preferred_emotion"] else None
+            if target is not None:
+                a = [(1.0 - mix) * x + mix * y for x, y in zip(a, target, strict=True)]
             if self._prev_blended is not None:
-                a = w * a + (1.0 - w) * self._prev_blended
+                a = [w * x + (1.0 - w) * y for x, y in zip(a, self._prev_blended, strict=True)]
             self._prev_blended = a
-            out[i] = a * e["emotion_strength"]
+            out.append([x * e["emotion_strength"] for x in a])
         self._next_frame += len(raw)
-        return out
+        return np.array(out, dtype=np.float32).reshape(len(raw), N_CLASSES)

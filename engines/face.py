@@ -266,7 +266,7 @@ class FaceAnimator:
                 self._smoothed = w[i].copy()
             else:
                 self._smoothed += (w[i] - self._smoothed) * self._alpha
-            row = self._smoothed.copy()
+            row = self._smoothed.tolist()  # Python floats: cheaper item by item
             self._eyes(row, t, bool(speaking[i]), u_blink[i], u_sacc[i], targets[i])
             out[i, N_ARKIT:] = (
                 self._head(float(lipsync[i, _JAW]), bool(speaking[i]), head_noise[i])
@@ -303,7 +303,7 @@ class FaceAnimator:
 
     def _eyes(
         self,
-        row: np.ndarray,
+        row: list[float],
         t: float,
         speaking: bool,
         u_blink: float,
@@ -323,8 +323,8 @@ class FaceAnimator:
             self._blink_start = t
         blink = blink_profile(t - self._blink_start) if f["enable_blinks"] else 0.0
         lid = (blink + f["blink_offset"]) * f["blink_strength"] - f["eyelid_open_offset"]
-        for b, w in _EYELIDS:  # Python floats: numpy scalar maths costs more per frame
-            closure = float(row[b]) + lid
+        for b, w in _EYELIDS:
+            closure = row[b] + lid
             row[b] = max(closure, 0.0)
             row[w] += max(-closure, 0.0)
 
