@@ -130,7 +130,11 @@ def test_stalled_subscriber_never_blocks_publishing(start_daemon, example_pcm):
                     ended[sid] = body
         expected = math.ceil(len(long) / rate * 30)
         for sid in streams:
-            assert frames[sid] == list(range(expected)) and ended[sid].frames == expected
+            got = frames[sid]
+            assert got == list(range(expected)) and ended[sid].frames == expected, (
+                f"{sid}: {len(got)} of {expected} frames, "
+                f"missing {sorted(set(range(expected)) - set(got))[:10]}, ended {ended[sid]}"
+            )
         # Now read what the stalled subscriber kept: its losses are the seq gaps.
         kept = 0
         while stalled.poll(200):
