@@ -100,9 +100,12 @@ def test_control_crash_restarts_within_a_second(tmp_path):
 
 
 def test_stalled_subscriber_never_blocks_publishing(start_daemon, example_pcm):
-    d = start_daemon({"daemon": {"engine": "dsp"}, "sockets": {"pub_hwm_messages": 500}})
+    # The good subscriber's pipe has the same high-water mark: 1000 messages leave it room
+    # for a scheduling hiccup on a loaded machine, and 8 streams of 12 s (2900 messages)
+    # still overflow the stalled one.
+    d = start_daemon({"daemon": {"engine": "dsp"}, "sockets": {"pub_hwm_messages": 1000}})
     pcm, rate = example_pcm
-    long = np.concatenate([pcm] * 3)
+    long = np.concatenate([pcm] * 4)
     streams = [f"st{i}" for i in range(8)]
     ctx = zmq.Context.instance()
     stalled = ctx.socket(zmq.SUB)
