@@ -7,8 +7,7 @@ The daemon's ingest and control actors send a stream's messages to shard
 `shard_of(stream_id, N)` over ipc; each worker's chain pushes frames to the daemon's publish
 actor over ipc. The wire between them is the actors' own batch format, so an actor cannot
 tell a worker's edge from an in-process one. A worker restarts its own crashed chain; if the
-whole process dies the
-supervisor starts a new one and ends the streams the old one carried.
+whole process dies the supervisor starts a new one and ends the streams the old one carried.
 """
 
 from __future__ import annotations
