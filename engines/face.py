@@ -98,7 +98,7 @@ EMOTION_POSES = np.stack([_POSES[n] for n in EMOTION_NAMES]).astype(np.float32) 
 assert set(_POSES) == set(EMOTION_INDEX)
 
 # Emotion mouth shapes that open or stretch the lips: muted while lip-sync closes the mouth.
-_LIP_OPENING = np.zeros(N_ARKIT, dtype=bool)
+_LIP_OPENING = np.zeros(N_ARKIT, dtype=np.float32)  # 1 for those shapes, as a factor mask
 for _n in (
     "jawOpen",
     "mouthFunnel",
@@ -108,8 +108,7 @@ for _n in (
     *_lr("mouthLowerDown"),
     *_lr("mouthDimple"),
 ):
-    _LIP_OPENING[_I[_n]] = True
-_LIP_OPENING_F = _LIP_OPENING.astype(np.float32)
+    _LIP_OPENING[_I[_n]] = 1.0
 # Index arrays, not lists: numpy converts a list index on every use.
 _CLOSURE = np.array(
     [_I[n] for n in ("mouthClose", *_lr("mouthPress"), "mouthRollLower", "mouthRollUpper")]
@@ -297,7 +296,7 @@ class FaceAnimator:
         # np.minimum/maximum rather than np.clip: the same result at a fraction of the call
         # overhead, which dominates on the one or two frames of a typical call.
         closure = np.minimum(np.maximum(lipsync[:, _CLOSURE].max(axis=1) / CLOSURE_FULL, 0), 1)
-        emo *= 1.0 - closure[:, None] * _LIP_OPENING_F
+        emo *= 1.0 - closure[:, None] * _LIP_OPENING
         w += emo
         return w
 
