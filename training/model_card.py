@@ -85,7 +85,7 @@ def _gaps(results: dict) -> list[str]:
     for name, r in (("clean", clean), ("10 dB", noisy)):
         for k, lo in limits.items():
             if r[k] < lo:
-                out.append(f"{k} {r[k]:.3f} < {lo} on real speech ({name})")
+                out.append(f"{k} {r[k]:.4f} < {lo} on real speech ({name})")
         if r["median_abs_lag_frames"] > 1:
             out.append(f"|lag| {r['median_abs_lag_frames']:.0f} frames > 1 ({name})")
     for k in limits:
