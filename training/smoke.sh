@@ -1,7 +1,7 @@
 #!/bin/sh
 # Tiny end-to-end run of the training pipeline, for CI (< 3 min on one core): synthesise a few
-# utterances with flite (apt: flite), train a few steps, export ONNX, load it in OnnxEngine and
-# check that streamed output has the contract's frame count.
+# utterances with flite (apt: flite), train a few steps twice (the same bytes), export ONNX,
+# load it in OnnxEngine and check that streamed output has the contract's frame count.
 #   training/smoke.sh [WORKDIR]      (needs torch + onnx: pip install -e '.[train]')
 set -eu
 cd "$(dirname "$0")/.."
@@ -10,8 +10,11 @@ OUT=${1:-$(mktemp -d)}
 export OMP_NUM_THREADS=1
 $PY -m training.synth --voices flite:kal16 --val-voices flite:awb --minutes-per-voice 0.4 \
     --val-minutes-per-voice 0.2 --out "$OUT/data"
-$PY -m training.train --steps 4 --batch 4 --frames 200 --eval-every 2 --data "$OUT/data" \
-    --out "$OUT/lipsync.onnx" --checkpoint "$OUT/lipsync.pt"
+for run in lipsync again; do  # twice: fixed seeds must give the same weights, byte for byte
+    $PY -m training.train --steps 4 --batch 4 --frames 200 --eval-every 2 --data "$OUT/data" \
+        --out "$OUT/$run.onnx" --checkpoint "$OUT/$run.pt"
+done
+cmp "$OUT/lipsync.onnx" "$OUT/again.onnx"
 $PY - "$OUT/lipsync.onnx" <<'PYEOF'
 import sys
 
