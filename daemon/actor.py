@@ -228,13 +228,17 @@ class Actor:
             except zmq.Again:
                 return
             for msg in msgs:
-                self.counters["messages"] += 1
-                try:
-                    self.on_message(msg)
-                except Exception:
-                    self.counters["message_errors"] += 1
-                    self.log.exception("message_failed", kind=msg.kind, stream=msg.stream)
+                self.handle(msg)
             done += len(msgs)
+
+    def handle(self, msg: Message) -> None:
+        """on_message, with the message counted and an exception counted and logged."""
+        self.counters["messages"] += 1
+        try:
+            self.on_message(msg)
+        except Exception:
+            self.counters["message_errors"] += 1
+            self.log.exception("message_failed", kind=msg.kind, stream=msg.stream)
 
     def snapshot(self) -> dict[str, Any]:
         return {"alive": self.alive, "counters": dict(self.counters)}

@@ -33,26 +33,15 @@ class ChainActor(Actor):
         self.stages = stages
         self.binds = [f"inproc://{stages[0].name}"]  # upstream still sends to the first stage
         for stage, after in zip(stages[:-1], stages[1:], strict=True):
-            stage.emit = self._deliver_to(after)
+            stage.emit = after.handle
         stages[-1].emit = self.emit
-        self._first = self._deliver_to(stages[0])
         for stage in stages:
             # A stage that flushes (emotion, before its analysis) sends the chain's batch.
             stage.flush = self.flush
 
-    def _deliver_to(self, stage: Actor):
-        def deliver(msg: Message) -> None:
-            stage.counters["messages"] += 1
-            try:
-                stage.on_message(msg)
-            except Exception:
-                stage.counters["message_errors"] += 1
-                stage.log.exception("message_failed", kind=msg.kind, stream=msg.stream)
-
-        return deliver
-
     def on_message(self, msg: Message) -> None:
-        self._first(msg)
+        # Errors are counted and logged by the stage that raised, as if it ran alone.
+        self.stages[0].handle(msg)
 
     def on_tick(self) -> None:
         for stage in self.stages:
