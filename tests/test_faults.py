@@ -239,6 +239,16 @@ def _push_live(d, sid: str, pcm, rate, stop: threading.Event, sent: dict) -> Non
         stop.wait(10)
 
 
+def _start_pushers(d, sids, pcm, rate, stop: threading.Event, sent: dict) -> list:
+    """One _push_live client thread per stream id, started."""
+    threads = [
+        threading.Thread(target=_push_live, args=(d, sid, pcm, rate, stop, sent)) for sid in sids
+    ]
+    for t in threads:
+        t.start()
+    return threads
+
+
 @pytest.mark.slow
 def test_sigterm_with_16_live_streams_ends_every_one(start_daemon, example_pcm):
     d = start_daemon({"daemon": {"engine": "dsp"}})
@@ -249,12 +259,7 @@ def test_sigterm_with_16_live_streams_ends_every_one(start_daemon, example_pcm):
     ended = {}
     with Subscriber(d.pub) as s, Client(d.ingest) as probe:
         wait_for_subscription(s, probe)
-        pushers = [
-            threading.Thread(target=_push_live, args=(d, sid, pcm, rate, stop, sent))
-            for sid in sids
-        ]
-        for t in pushers:
-            t.start()
+        pushers = _start_pushers(d, sids, pcm, rate, stop, sent)
         while sum(v > 0 for v in frames.values()) < len(sids):  # all 16 animate
             item = s.recv(10)
             assert item is not None

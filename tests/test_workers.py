@@ -13,7 +13,7 @@ import pytest
 from facewire.client import Client, Control, Subscriber, wait_for_subscription
 from facewire.messages import shard_of
 from tests.conftest import offline_diff
-from tests.test_faults import _blocks, _push_live
+from tests.test_faults import _blocks, _start_pushers
 
 WORKERS = {"daemon": {"engine": "dsp", "workers": 2}}
 
@@ -129,12 +129,7 @@ def test_sigterm_drains_every_worker_stream_and_stops_the_workers(start_daemon, 
 
     with Subscriber(d.pub) as sub, Client(d.ingest) as probe:
         wait_for_subscription(sub, probe)
-        threads = [
-            threading.Thread(target=_push_live, args=(d, sid, pcm, rate, stop, sent))
-            for sid in sids
-        ]
-        for t in threads:
-            t.start()
+        threads = _start_pushers(d, sids, pcm, rate, stop, sent)
         seen: set[str] = set()
         while seen != set(sids):
             item = sub.recv(10)
