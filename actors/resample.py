@@ -16,7 +16,7 @@ import zmq
 from facewire.actor import Actor
 from facewire.audio import TARGET_RATE, StreamResampler
 from facewire.messages import Message
-from facewire.stages import params_from
+from facewire.stages import merge_maps, params_from
 
 
 class ResampleActor(Actor):
@@ -24,35 +24,37 @@ class ResampleActor(Actor):
 
     def __init__(self, ctx: zmq.Context, hwm: int, downstream: str = "inference") -> None:
         super().__init__(ctx, downstream, hwm)
-        self.streams: dict[str, tuple[StreamResampler, float]] = {}
+        # Per stream: the resampler, the wire parameter maps and the input_strength they give.
+        self.streams: dict[str, tuple[StreamResampler, dict, np.float32]] = {}
 
     def on_message(self, msg: Message) -> None:
         sid = msg.stream
         if msg.kind == "open":
-            gain = params_from(msg.fields["params"]).face["input_strength"]
-            self.streams[sid] = (StreamResampler(int(msg.fields["rate"])), gain)
+            maps = msg.fields["params"]
+            self.streams[sid] = (StreamResampler(int(msg.fields["rate"])), maps, _gain(maps))
             msg.fields["rate"] = TARGET_RATE
             self.emit(msg)
         elif msg.kind == "audio":
             if sid not in self.streams:
                 self.counters["unknown_stream"] += 1
                 return
-            resampler, gain = self.streams[sid]
+            resampler, _maps, gain = self.streams[sid]
             out = resampler.process(msg.arrays["pcm"])
-            self._emit_audio(sid, out * np.float32(gain), msg.fields)
+            self._emit_audio(sid, out * gain, msg.fields)
         elif msg.kind == "close":
             entry = self.streams.pop(sid, None)
             if entry is not None:
-                resampler, gain = entry
+                resampler, _maps, gain = entry
                 tail = resampler.process(np.zeros(0, dtype=np.float32), last=True)
-                self._emit_audio(sid, tail * np.float32(gain), {})
+                self._emit_audio(sid, tail * gain, {})
             self.emit(msg)
         elif msg.kind == "params":
-            if sid in self.streams and "face" in msg.fields["params"]:
-                resampler, gain = self.streams[sid]
-                face = msg.fields["params"]["face"]
-                gain = float(face.get("input_strength", face.get("inputStrength", gain)))
-                self.streams[sid] = (resampler, gain)
+            if sid in self.streams:
+                # Through the validated params, so every spelling control accepts
+                # (input_strength, inputStrength, InputStrength) takes effect.
+                resampler, maps, _gain_before = self.streams[sid]
+                maps = merge_maps(maps, msg.fields["params"])
+                self.streams[sid] = (resampler, maps, _gain(maps))
             self.emit(msg)
         else:
             raise ValueError(f"unexpected message kind {msg.kind}")
@@ -62,3 +64,8 @@ class ResampleActor(Actor):
             return
         out_fields = {k: v for k, v in fields.items() if k in ("arrival_ns", "hint")}
         self.emit(Message("audio16", sid, out_fields, {"pcm": pcm16k.astype(np.float32)}))
+
+
+def _gain(maps: dict[str, dict]) -> np.float32:
+    """The input_strength of a stream's wire parameter maps."""
+    return np.float32(params_from(maps).face["input_strength"])

@@ -136,3 +136,27 @@ def test_convert_param_and_emotion_flags(tmp_path):
         np.array(out["tuned"]["emotions"])[-5:, joy].mean()
         > np.array(out["plain"]["emotions"])[-5:, joy].mean() + 0.2
     )
+
+
+@pytest.mark.parametrize("spelling", ["input_strength", "inputStrength", "InputStrength"])
+def test_live_input_strength_takes_effect_in_every_accepted_spelling(spelling):
+    import zmq
+
+    from facewire.actors.resample import ResampleActor
+    from facewire.messages import Message
+
+    actor = ResampleActor(zmq.Context.instance(), hwm=10)
+    out: list[Message] = []
+    actor.emit = out.append
+    actor.on_message(Message("open", "s", {"rate": 16000, "params": {}}))
+    tone = np.sin(np.arange(1600, dtype=np.float32) / 5).astype(np.float32)
+
+    def level() -> float:
+        out.clear()
+        actor.on_message(Message("audio", "s", {}, {"pcm": tone}))
+        return float(np.abs(np.concatenate([m.arrays["pcm"] for m in out])).max())
+
+    level()  # prime the resampler's delay line
+    before = level()
+    actor.on_message(Message("params", "s", {"params": {"face": {spelling: 2.0}}}))
+    assert level() == pytest.approx(2 * before, rel=1e-3)
