@@ -1,6 +1,7 @@
 """ReplayActor: a recorded file as a live stream, at real time or as fast as possible.
 
-In:  nothing from the inbox (a source); reads replay.path once at start.
+In:  nothing from the inbox (a source); reads the file of `daemon.source: file:PATH` once
+     at start.
 Out: open / audio (mono float32 at the file's rate, replay.chunk_ms chunks) / close.
 Pacing: real time against the monotonic clock (chunks are never sent early), or unpaced
      with back-pressure from the resampler (this edge blocks, nothing is dropped).

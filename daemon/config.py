@@ -32,7 +32,7 @@ class DaemonSection:
     max_chunk_s: float = 10.0  # longest audio chunk accepted
     log_format: str = "auto"  # auto (console on a TTY, JSON otherwise) | json | console
     log_level: str = "info"
-    watchdog: bool = True  # send WATCHDOG=1 to systemd from the health check
+    watchdog: bool = True  # send WATCHDOG=1 to systemd from the health check (false: never)
     allow_fault_injection: bool = False  # control `fault` command, for tests only
     seed: int = 0  # seed for procedural motion (blinks, saccades)
     vad: str = "silero"  # silero (accurate, ~5% of a core per stream) | energy (cheap)
@@ -68,7 +68,6 @@ class CaptureSection:
 
 @dataclass(frozen=True)
 class ReplaySection:
-    path: str = ""  # wav/flac to replay when source is file:PATH
     realtime: bool = True  # pace at real time (False = as fast as possible)
     stream_id: str = "replay"
     chunk_ms: int = 20

@@ -162,7 +162,7 @@ class Supervisor:
             for w in self.workers:
                 if not w.alive:
                     self._replace_worker(w)
-        if self.healthy():
+        if self.cfg.daemon.watchdog and self.healthy():
             self.notifier.watchdog()
 
     def _replace_worker(self, w: Worker) -> None:

@@ -200,3 +200,15 @@ def test_replay_source_streams_a_file_at_real_time(start_daemon, wav44k):
         elapsed = time.monotonic() - t0
     assert ended.frames == len(frames) == math.ceil(duration * 30)
     assert elapsed > duration * 0.8, "real-time replay must not run ahead of the clock"
+
+
+def test_watchdog_false_sends_no_watchdog_pings(start_daemon):
+    d = start_daemon({"daemon": {"engine": "dsp", "watchdog": False}})
+    ctl = Control(d.control)
+    # Five status answers 0.3 s apart span several of the supervisor's health checks (0.2 s).
+    for _ in range(5):
+        assert ctl.status()["engine"]
+        time.sleep(0.3)
+    assert d.stop() == 0
+    assert not any("WATCHDOG=1" in n for n in d.notifications), d.notifications
+    assert any("STOPPING=1" in n for n in d.notifications)
