@@ -70,9 +70,6 @@ class IngestActor(Actor):
         self.streams: dict[str, _Stream] = {}
         self.router: zmq.Socket | None = None
         self.drain_reason: str | None = None  # set by the supervisor to end every stream
-        # (shard, shards) of dead worker processes, appended by the supervisor: their
-        # streams are ended here, in the actor's own thread.
-        self.lost_shards: list[tuple[int, int]] = []
         self._warn_window = 0.0  # start of the current one-second logging window
         self._warned = 0  # warnings logged in it
         self._suppressed = 0  # warnings counted but not logged in it
@@ -94,7 +91,17 @@ class IngestActor(Actor):
         return [self.router] if self.router is not None else []
 
     def on_message(self, msg: Message) -> None:
-        raise RuntimeError(f"ingest takes no inbox messages (got {msg.kind})")
+        """A `lost_shard` from the supervisor: a worker process died (or hung and was
+        killed) with its streams' state, so they end here. Publish sends their StreamEnded;
+        nothing goes to the dead shard, whose queue may never be read again."""
+        if msg.kind != "lost_shard":
+            raise ValueError(f"ingest takes only lost_shard inbox messages (got {msg.kind})")
+        shard, shards = int(msg.fields["shard"]), int(msg.fields["shards"])
+        for sid, st in list(self.streams.items()):
+            if shard_of(sid, shards) == shard:
+                del self.streams[sid]
+                self.counters["streams_lost"] += 1
+                self._reply(st.client, Code.WARNING, "worker restarted: stream ended", sid)
 
     # -- client traffic ----------------------------------------------------------------
     def on_socket(self, sock: zmq.Socket) -> None:
@@ -229,12 +236,6 @@ class IngestActor(Actor):
             for sid in list(self.streams):
                 self._close(sid, self.drain_reason)
             return
-        while self.lost_shards:
-            shard, shards = self.lost_shards.pop(0)
-            for sid, st in list(self.streams.items()):
-                if shard_of(sid, shards) == shard:
-                    self._close(sid, "worker_restarted")
-                    self._reply(st.client, Code.WARNING, "worker restarted: stream ended", sid)
         now = time.monotonic()
         limit = self.cfg.daemon.stream_timeout_s
         for sid, st in list(self.streams.items()):

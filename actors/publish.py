@@ -1,6 +1,7 @@
 """PublishActor: protobuf frames out on the PUB socket, topic = stream id.
 
-In:  open / frames (final weights, speaking, emotions) / close from the animate actor.
+In:  open / frames (final weights, speaking, emotions) / close from the animate actor;
+     lost_shard from the supervisor when a worker process died: its streams end here.
 Out: PUB multipart [stream_id, Envelope]: StreamStarted, one AnimationFrame per frame,
      StreamEnded. Sinks (Live Link UDP, recorders) see the same frames in this thread; a
      sink that raises is counted (`sink_errors`) and never stops the PUB socket.
@@ -23,7 +24,7 @@ import zmq
 from facewire.actor import Actor
 from facewire.actors.record import RecordError, RecorderSink
 from facewire.arkit import EMOTION_NAMES
-from facewire.messages import Message, recv
+from facewire.messages import Message, recv, shard_of
 from facewire.proto import facewire_pb2 as pb
 from facewire.wire import Code, encode, status
 
@@ -146,19 +147,31 @@ class PublishActor(Actor):
                 return
             self._publish_frames(sid, msg)
         elif msg.kind == "close":
-            count = self.frames.pop(sid, 0)
-            ended = pb.StreamEnded(
-                stream_id=sid,
-                frames=count,
-                reason=msg.fields.get("reason", "closed"),
-                dropped_chunks=int(msg.fields.get("dropped", 0)),
-                audio_seconds=float(msg.fields.get("audio_s", count / self.info["fps"])),
-            )
-            self._send(sid, encode(stream_ended=ended))
-            self.counters["streams_ended"] += 1
-            self._to_sinks("on_close", sid)
+            if sid not in self.frames:
+                # Already ended (its worker was lost, and a close queued before that reached
+                # the replacement): one StreamEnded per stream.
+                self.counters["unknown_stream"] += 1
+                return
+            self._end(sid, msg.fields.get("reason", "closed"), msg.fields)
+        elif msg.kind == "lost_shard":
+            shard, shards = int(msg.fields["shard"]), int(msg.fields["shards"])
+            for lost in [s for s in self.frames if shard_of(s, shards) == shard]:
+                self._end(lost, "worker_restarted", {})
         else:
             raise ValueError(f"unexpected message kind {msg.kind}")
+
+    def _end(self, sid: str, reason: str, fields: dict) -> None:
+        count = self.frames.pop(sid)
+        ended = pb.StreamEnded(
+            stream_id=sid,
+            frames=count,
+            reason=reason,
+            dropped_chunks=int(fields.get("dropped", 0)),
+            audio_seconds=float(fields.get("audio_s", count / self.info["fps"])),
+        )
+        self._send(sid, encode(stream_ended=ended))
+        self.counters["streams_ended"] += 1
+        self._to_sinks("on_close", sid)
 
     def _publish_frames(self, sid: str, msg: Message) -> None:
         a = msg.arrays

@@ -6,9 +6,11 @@ restarted with exponential backoff (its inbox and stream state survive). SIGTERM
 sources close every stream, the pipeline flushes, every stream gets StreamEnded, then the
 actors stop. SIGHUP re-reads the config: new streams get the new defaults, live streams
 continue unchanged. READY=1 goes to systemd once every socket is bound and the engine is
-loaded; WATCHDOG=1 only while every actor is alive and its loop is turning.
+loaded; WATCHDOG=1 only while every actor is alive and its loop is turning, and every
+worker process stamps its heartbeat.
 With `daemon.workers > 1` the per-stream actors run in worker processes (facewire.worker);
-a worker that dies is replaced and only the streams it carried end ("worker_restarted").
+a worker that dies, or hangs (no heartbeat for WORKER_HUNG_S) and is killed, is replaced,
+and only the streams it carried end ("worker_restarted"), at once.
 """
 
 from __future__ import annotations
@@ -30,10 +32,18 @@ from facewire.actors.replay import ReplayActor
 from facewire.arkit import ARKIT_NAMES, HEAD_NAMES
 from facewire.config import Config
 from facewire.engines.registry import load_engine
+from facewire.messages import Message, send
 from facewire.pipeline import engine_info, pipeline
 from facewire.sdnotify import Notifier, watchdog_interval_s
 from facewire.security import Security
-from facewire.worker import READY_TIMEOUT_S, Worker, WorkerPool, endpoints
+from facewire.worker import (
+    READY_TIMEOUT_S,
+    WORKER_HUNG_S,
+    WORKER_STALE_S,
+    Worker,
+    WorkerPool,
+    endpoints,
+)
 
 log = structlog.get_logger()
 
@@ -153,13 +163,21 @@ class Supervisor:
 
     # -- health and restarts ---------------------------------------------------------------
     def healthy(self) -> bool:
-        return self.group.healthy() and all(w.alive for w in self.workers)
+        return self.group.healthy() and all(
+            w.alive and w.silent_s() < WORKER_STALE_S for w in self.workers
+        )
 
     def check(self) -> None:
-        """Restart crashed actors and workers; feed the watchdog only when healthy."""
+        """Restart crashed actors and workers, kill hung workers (they are replaced like
+        dead ones); feed the watchdog only when healthy."""
         if not self._stop.is_set():
             self.group.restart_crashed()
             for w in self.workers:
+                silent = w.silent_s()
+                if silent > WORKER_HUNG_S:
+                    log.error("worker_hung", worker=w.index, silent_s=round(silent, 2))
+                    w.process.kill()
+                    w.process.join(1.0)
                 if not w.alive:
                     self._replace_worker(w)
         if self.cfg.daemon.watchdog and self.healthy():
@@ -174,14 +192,27 @@ class Supervisor:
             log.error("worker_died", worker=w.index, exitcode=w.process.exitcode, retry_s=w.backoff)
             w.retry_at = now + w.backoff
             w.backoff = min(w.backoff * 2, BACKOFF_MAX_S)
-            ingest = self.actor("ingest")
-            if ingest is not None:
-                ingest.lost_shards.append((w.index, len(self.workers)))
+            # Its streams end now, whether or not a replacement ever comes up: ingest
+            # forgets them and tells their clients, publish sends their StreamEnded.
+            lost = Message("lost_shard", "", {"shard": w.index, "shards": len(self.workers)})
+            for name in ("ingest", "publish"):
+                self.tell(name, lost)
         elif now >= w.retry_at:
             w.retry_at = None
             w.restarts += 1
             w.start(self.cfg, self.pool.run_dir)
             log.warning("worker_restarted", worker=w.index, restarts=w.restarts)
+
+    def tell(self, actor: str, msg: Message) -> None:
+        """Send `msg` to an actor's inbox, from the supervisor's thread (on a socket of its
+        own: sockets never cross threads)."""
+        sock = self.ctx.socket(zmq.PUSH)
+        sock.linger = 1000  # inproc delivers at send; linger only covers a full inbox
+        try:
+            sock.connect(f"inproc://{actor}")
+            send(sock, [msg])
+        finally:
+            sock.close()
 
     def open_streams(self) -> dict[str, int]:
         publish = self.actor("publish")

@@ -30,6 +30,11 @@ if TYPE_CHECKING:
 # worker_main imports what a worker runs.
 
 READY_TIMEOUT_S = 60.0
+# A worker's main loop stamps a shared heartbeat every 0.05 s while its chain is healthy.
+# Older than WORKER_STALE_S: the daemon is unhealthy (no WATCHDOG=1). Older than
+# WORKER_HUNG_S: the worker is hung (SIGSTOP, a deadlock) and is killed and replaced.
+WORKER_STALE_S = 1.0
+WORKER_HUNG_S = 3.0
 
 
 def endpoints(run_dir: str, workers: int) -> tuple[list[str], str]:
@@ -37,9 +42,10 @@ def endpoints(run_dir: str, workers: int) -> tuple[list[str], str]:
     return [f"ipc://{run_dir}/shard-{k}" for k in range(workers)], f"ipc://{run_dir}/publish"
 
 
-def worker_main(cfg: Config, index: int, run_dir: str, ready: Any) -> None:
+def worker_main(cfg: Config, index: int, run_dir: str, ready: Any, heartbeat: Any) -> None:
     """Entry point of worker process `index` (multiprocessing spawn); sends its engine_info
-    through the `ready` pipe once its actors run."""
+    through the `ready` pipe once its actors run, then stamps `heartbeat` (a shared double,
+    CLOCK_MONOTONIC seconds, which every process on the host shares) while they are healthy."""
     # Ctrl-C in a terminal reaches the whole process group; the daemon drains its streams
     # through the workers first and then stops them with SIGTERM.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -70,6 +76,8 @@ def worker_main(cfg: Config, index: int, run_dir: str, ready: Any) -> None:
         if os.getppid() != parent:  # the daemon is gone (SIGKILL): never outlive it
             break
         group.restart_crashed()
+        if group.healthy():
+            heartbeat.value = time.monotonic()
     group.stop()
     ctx.term()
     log.info("worker_stopped")
@@ -86,14 +94,16 @@ class Worker:
     restarts: int = 0
     backoff: float = 0.05  # seconds before the next restart; doubles while it keeps dying
     retry_at: float | None = None  # when a dead worker is due to be started again
+    heartbeat: Any = None  # shared double the worker stamps while healthy (worker_main)
 
     def start(self, cfg: Config, run_dir: str) -> None:
         mp = multiprocessing.get_context("spawn")  # never fork a process that runs threads
         self.conn, child = mp.Pipe(duplex=False)
         self.info = None
+        self.heartbeat = mp.Value("d", time.monotonic(), lock=False)
         self.process = mp.Process(
             target=worker_main,
-            args=(cfg, self.index, run_dir, child),
+            args=(cfg, self.index, run_dir, child, self.heartbeat),
             name=f"facewire-worker-{self.index}",
             daemon=True,
         )
@@ -103,6 +113,13 @@ class Worker:
     @property
     def alive(self) -> bool:
         return self.process is not None and self.process.is_alive()
+
+    def silent_s(self) -> float:
+        """Seconds since a ready worker last stamped its heartbeat (0 while it starts: an
+        engine load is not a hang)."""
+        if not self.alive or not self.ready():
+            return 0.0
+        return time.monotonic() - self.heartbeat.value
 
     def ready(self, timeout_s: float = 0.0) -> bool:
         """Whether the worker has started its actors (waiting up to timeout_s, or less if it
@@ -135,6 +152,7 @@ class Worker:
             "alive": self.alive,
             "ready": self.ready(),
             "restarts": self.restarts,
+            "heartbeat_age_s": round(self.silent_s(), 3),
         }
 
 

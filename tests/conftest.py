@@ -82,6 +82,7 @@ class Daemon:
         self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.notify.bind(self.notify_path)
         self.notifications: list[str] = []
+        self.notified_at: list[float] = []  # time.monotonic() of each notification's arrival
         self._closed = threading.Event()
         self._reader = threading.Thread(target=self._read_notifications, daemon=True)
         self._reader.start()
@@ -100,7 +101,9 @@ class Daemon:
         self.notify.settimeout(0.2)
         while not self._closed.is_set():
             try:
-                self.notifications.append(self.notify.recv(4096).decode())
+                text = self.notify.recv(4096).decode()
+                self.notified_at.append(time.monotonic())
+                self.notifications.append(text)
             except TimeoutError:
                 continue
             except OSError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import threading
@@ -71,13 +72,9 @@ def test_streams_on_both_workers_equal_their_offline_convert(start_daemon, examp
         assert ended[sid].reason == "closed"
 
 
-def test_a_killed_worker_is_replaced_and_only_its_streams_end(start_daemon, example_pcm):
-    d = start_daemon(WORKERS)
-    ctl = Control(d.control)
-    pids = [w["pid"] for w in ctl.status()["workers"]]
-    pcm, rate = example_pcm
-    victim, survivor = _ids(0, 1, "v")[0], _ids(1, 1, "s")[0]
-    stop = threading.Event()
+def _start_victim_and_survivor(d, victim, survivor, pcm, rate, stop) -> list:
+    """Two live clients, started: the survivor closes its stream after the clip, the victim
+    keeps its stream open until `stop`."""
 
     def push(sid):
         with Client(d.ingest) as c:
@@ -89,11 +86,22 @@ def test_a_killed_worker_is_replaced_and_only_its_streams_end(start_daemon, exam
                 c.close_stream(sid)
             stop.wait(10)
 
+    threads = [threading.Thread(target=push, args=(sid,)) for sid in (victim, survivor)]
+    for t in threads:
+        t.start()
+    return threads
+
+
+def test_a_killed_worker_is_replaced_and_only_its_streams_end(start_daemon, example_pcm):
+    d = start_daemon(WORKERS)
+    ctl = Control(d.control)
+    pids = [w["pid"] for w in ctl.status()["workers"]]
+    pcm, rate = example_pcm
+    victim, survivor = _ids(0, 1, "v")[0], _ids(1, 1, "s")[0]
+    stop = threading.Event()
     with Subscriber(d.pub) as sub, Client(d.ingest) as probe:
         wait_for_subscription(sub, probe)
-        threads = [threading.Thread(target=push, args=(sid,)) for sid in (victim, survivor)]
-        for t in threads:
-            t.start()
+        threads = _start_victim_and_survivor(d, victim, survivor, pcm, rate, stop)
         seen: set[str] = set()
         while seen != {victim, survivor}:  # both animate before the crash
             item = sub.recv(10)
@@ -118,6 +126,51 @@ def test_a_killed_worker_is_replaced_and_only_its_streams_end(start_daemon, exam
         c.send_pcm(victim + "-after", pcm, rate)
         _, after, end = s.collect(victim + "-after", timeout_s=30)
     assert end.reason == "closed" and [f.seq for f in after] == list(range(len(after)))
+
+
+def test_a_hung_worker_stops_the_watchdog_and_is_replaced(start_daemon, example_pcm):
+    d = start_daemon(WORKERS)
+    ctl = Control(d.control)
+    pids = [w["pid"] for w in ctl.status()["workers"]]
+    pcm, rate = example_pcm
+    pcm = np.tile(pcm, 3)  # 9 s: the survivor still streams when the hang is detected
+    victim, survivor = _ids(0, 1, "h")[0], _ids(1, 1, "k")[0]
+    stop = threading.Event()
+    with Subscriber(d.pub) as sub, Client(d.ingest) as probe:
+        wait_for_subscription(sub, probe)
+        threads = _start_victim_and_survivor(d, victim, survivor, pcm, rate, stop)
+        seen: set[str] = set()
+        while seen != {victim, survivor}:
+            item = sub.recv(10)
+            assert item is not None
+            if item[1] == "animation_frame":
+                seen.add(item[0])
+        d.wait_for("WATCHDOG=1", 5)
+        hung_at = time.monotonic()
+        os.kill(pids[0], signal.SIGSTOP)  # alive but frozen: only its heartbeat tells
+        ended: dict = {}
+        while victim not in ended:
+            item = sub.recv(15)
+            assert item is not None, "the hung worker's stream never ended"
+            if item[1] == "stream_ended":
+                ended[item[0]] = item[2]
+        replaced_at = time.monotonic()
+        if survivor not in ended:
+            ended.update(_collect(sub, {survivor})[1])
+        stop.set()
+        for t in threads:
+            t.join(10)
+    assert ended[victim].reason == "worker_restarted"
+    assert ended[survivor].reason == "closed"
+    assert ended[survivor].frames == math.ceil(len(pcm) / rate * 30), "the other worker went on"
+    # the reader appends the time first, so zip stops at the last complete pair
+    notified = zip(d.notified_at, d.notifications, strict=False)
+    pings = [t for t, n in notified if "WATCHDOG=1" in n]
+    during = [hung_at] + [t for t in pings if hung_at < t < replaced_at] + [replaced_at]
+    assert max(np.diff(during)) >= 1.0, "the watchdog kept going while a worker hung"
+    status = ctl.status()
+    assert status["restarts"] == {"worker-0": 1}
+    assert status["workers"][0]["pid"] != pids[0] and status["workers"][0]["alive"]
 
 
 def test_sigterm_drains_every_worker_stream_and_stops_the_workers(start_daemon, example_pcm):
