@@ -19,7 +19,7 @@ import signal
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -35,6 +35,7 @@ READY_TIMEOUT_S = 60.0
 # WORKER_HUNG_S: the worker is hung (SIGSTOP, a deadlock) and is killed and replaced.
 WORKER_STALE_S = 1.0
 WORKER_HUNG_S = 3.0
+REPORT_INTERVAL_S = 1.0  # how often a worker sends its pipeline's counters to the daemon
 
 
 def endpoints(run_dir: str, workers: int) -> tuple[list[str], str]:
@@ -44,8 +45,9 @@ def endpoints(run_dir: str, workers: int) -> tuple[list[str], str]:
 
 def worker_main(cfg: Config, index: int, run_dir: str, ready: Any, heartbeat: Any) -> None:
     """Entry point of worker process `index` (multiprocessing spawn); sends its engine_info
-    through the `ready` pipe once its actors run, then stamps `heartbeat` (a shared double,
-    CLOCK_MONOTONIC seconds, which every process on the host shares) while they are healthy."""
+    through the `ready` pipe once its actors run, then every REPORT_INTERVAL_S its pipeline's
+    snapshot (counters, restarts) for `status`, and stamps `heartbeat` (a shared double,
+    CLOCK_MONOTONIC seconds, which every process on the host shares) while it is healthy."""
     # Ctrl-C in a terminal reaches the whole process group; the daemon drains its streams
     # through the workers first and then stops them with SIGTERM.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -69,15 +71,20 @@ def worker_main(cfg: Config, index: int, run_dir: str, ready: Any, heartbeat: An
     group = ActorGroup([chain], log)
     group.start()
     ready.send(engine_info(engine))
-    ready.close()
     log.info("worker_ready", pid=os.getpid(), engine=engine.name)
     parent = os.getppid()
+    reported = 0.0
     while not stop.wait(0.05):
         if os.getppid() != parent:  # the daemon is gone (SIGKILL): never outlive it
             break
         group.restart_crashed()
+        now = time.monotonic()
         if group.healthy():
-            heartbeat.value = time.monotonic()
+            heartbeat.value = now
+        if now - reported >= REPORT_INTERVAL_S:
+            reported = now
+            ready.send({**chain.snapshot(), "restarts": dict(group.restarts)})
+    ready.close()
     group.stop()
     ctx.term()
     log.info("worker_stopped")
@@ -89,8 +96,12 @@ class Worker:
 
     index: int
     process: Any = None
-    conn: Any = None  # our end of the pipe the worker reports ready (its engine_info) on
+    conn: Any = None  # our end of the pipe the worker reports on: engine_info, then snapshots
     info: dict | None = None
+    report: dict | None = None  # the worker pipeline's latest snapshot
+    # The supervisor's health check (main thread) and `status` (control thread) both read
+    # the pipe; a Connection is not safe to read from two threads at once.
+    _reading: threading.Lock = field(default_factory=threading.Lock)
     restarts: int = 0
     backoff: float = 0.05  # seconds before the next restart; doubles while it keeps dying
     retry_at: float | None = None  # when a dead worker is due to be started again
@@ -98,8 +109,9 @@ class Worker:
 
     def start(self, cfg: Config, run_dir: str) -> None:
         mp = multiprocessing.get_context("spawn")  # never fork a process that runs threads
-        self.conn, child = mp.Pipe(duplex=False)
-        self.info = None
+        conn, child = mp.Pipe(duplex=False)
+        with self._reading:
+            self.conn, self.info, self.report = conn, None, None
         self.heartbeat = mp.Value("d", time.monotonic(), lock=False)
         self.process = mp.Process(
             target=worker_main,
@@ -123,8 +135,11 @@ class Worker:
 
     def ready(self, timeout_s: float = 0.0) -> bool:
         """Whether the worker has started its actors (waiting up to timeout_s, or less if it
-        dies first)."""
-        deadline = time.monotonic() + timeout_s
+        dies first); reads the snapshots it has sent since."""
+        with self._reading:
+            return self._read(time.monotonic() + timeout_s)
+
+    def _read(self, deadline: float) -> bool:
         while self.info is None:
             try:
                 if self.conn.poll(min(0.1, max(0.0, deadline - time.monotonic()))):
@@ -134,6 +149,11 @@ class Worker:
                 return False
             if time.monotonic() >= deadline or not self.alive:
                 return False
+        try:
+            while self.conn.poll():
+                self.report = self.conn.recv()
+        except (EOFError, OSError):  # it stopped; its last snapshot stays
+            pass
         return True
 
     def stop(self, timeout: float = 3.0) -> None:
@@ -153,6 +173,7 @@ class Worker:
             "ready": self.ready(),
             "restarts": self.restarts,
             "heartbeat_age_s": round(self.silent_s(), 3),
+            "pipeline": self.report,
         }
 
 

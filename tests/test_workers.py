@@ -70,6 +70,17 @@ def test_streams_on_both_workers_equal_their_offline_convert(start_daemon, examp
     for sid, sig in signals.items():
         assert offline_diff(tmp_path, sid, sig, rate, frames[sid]) <= 1e-4, sid
         assert ended[sid].reason == "closed"
+    # Each worker reports its pipeline's counters: status sees every frame they made.
+    published = sum(len(f) for f in frames.values())
+    deadline = time.monotonic() + 10
+    while True:
+        reports = [w["pipeline"] for w in Control(d.control).status()["workers"]]
+        made = [r["stages"]["inference"].get("frames", 0) if r else 0 for r in reports]
+        if sum(made) == published:
+            break
+        assert time.monotonic() < deadline, f"workers report {made} frames of {published}"
+        time.sleep(0.2)
+    assert all(made), "both workers carried streams"
 
 
 def _start_victim_and_survivor(d, victim, survivor, pcm, rate, stop) -> list:
