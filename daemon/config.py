@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from facewire.cpus import usable_cpus
+
 
 class ConfigError(ValueError):
     """A configuration file or override that facewire cannot use; the message says why."""
@@ -39,6 +41,7 @@ class DaemonSection:
     # Processes running the per-stream pipeline (resample, inference, emotion, animate);
     # streams are spread over them by id. 1 = all in the daemon's process (one core at
     # most: Python's GIL). Set it to the cores you give facewire; needs source zmq.
+    # "auto" in the file: the CPUs this process may use (facewire.cpus), 1 for mic/file.
     workers: int = 1
 
 
@@ -187,6 +190,10 @@ def from_dict(raw: dict[str, Any] | None) -> Config:
         for key, value in values.items():
             if key not in types:
                 raise ConfigError(f"unknown key {section}.{key}{_suggest(key, list(types))}")
+            if (section, key) == ("daemon", "workers") and value == "auto":
+                source = values.get("source", DaemonSection.source)
+                kwargs[key] = usable_cpus() if source == "zmq" else 1
+                continue
             kind = {"float": float, "int": int, "bool": bool, "str": str}[types[key]]
             kwargs[key] = _coerce(section, key, value, kind)
         built[section] = cls(**kwargs)
