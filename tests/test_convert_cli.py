@@ -271,12 +271,18 @@ def test_every_option_of_the_user_commands_has_help():
     "argv,fragments",
     [
         (["convert", str(EXAMPLE_WAV)], ["-o/--output"]),
-        (["convert", str(EXAMPLE_WAV), "-o", "x.json", "--param", "jawOpen=0.5"],
-         ["multiplier.jawOpen"]),  # fmt: skip
-        (["convert", str(EXAMPLE_WAV), "-o", "x.json", "--emotion", "happy=1"],
-         ["amazement, anger, cheekiness, disgust, fear, grief, joy, outofbreath, pain, sadness"]),
-        (["convert", str(EXAMPLE_WAV), "-o", "x.json", "--param", "lower_face_strength=9"],
-         ["lower_face_strength", "0..2"]),  # fmt: skip
+        (
+            ["convert", str(EXAMPLE_WAV), "-o", "x.json", "--param", "jawOpen=0.5"],
+            ["multiplier.jawOpen"],
+        ),  # fmt: skip
+        (
+            ["convert", str(EXAMPLE_WAV), "-o", "x.json", "--emotion", "happy=1"],
+            ["amazement, anger, cheekiness, disgust, fear, grief, joy, outofbreath, pain, sadness"],
+        ),
+        (
+            ["convert", str(EXAMPLE_WAV), "-o", "x.json", "--param", "lower_face_strength=9"],
+            ["lower_face_strength", "0..2"],
+        ),  # fmt: skip
         (["convert", str(EXAMPLE_WAV), "-o", "x.json", "--jobs", "0"], ["--jobs"]),
         (["convert", str(EXAMPLE_WAV), "-o", "x.json", "--fps", "500"], ["24..60"]),
         (["send", str(EXAMPLE_WAV), "--chunk-ms", "0"], ["--chunk-ms"]),
