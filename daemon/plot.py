@@ -49,7 +49,11 @@ def _label(ax: Axes, text: str) -> None:
 
 
 def plot_animation(
-    anim: Animation, out_png: str | Path, size_px: tuple[int, int] = (1600, 1000), dpi: int = 100
+    anim: Animation,
+    out_png: str | Path,
+    size_px: tuple[int, int] = (1600, 1000),
+    dpi: int = 100,
+    metadata: dict[str, str] | None = None,
 ) -> Path:
     """Draw the key mouth, eye and brow curves and a stacked emotion track over time.
 
@@ -58,6 +62,7 @@ def plot_animation(
         out_png: where to write the PNG.
         size_px: (width, height) of the image in pixels.
         dpi: dots per inch (sets text size relative to the image).
+        metadata: extra PNG text chunks (key -> text), e.g. what the picture was made from.
 
     Returns:
         The PNG path.
@@ -89,5 +94,5 @@ def plot_animation(
     title = f"{anim.n_frames} frames at {anim.fps:g} fps"
     fig.suptitle(f"{anim.source}  ({title})" if anim.source else title)
     out = Path(out_png)
-    fig.savefig(out, format="png", dpi=dpi)
+    fig.savefig(out, format="png", dpi=dpi, metadata=metadata)
     return out
