@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 # (panel title, [(channel names summed into one line, label)]) top to bottom.
-_PANELS: tuple[tuple[str, tuple[tuple[tuple[str, ...], str], ...]], ...] = (
+PANELS: tuple[tuple[str, tuple[tuple[tuple[str, ...], str], ...]], ...] = (
     ("jaw", ((("jawOpen",), "jawOpen"), (("mouthClose",), "mouthClose"))),
     ("rounding", ((("mouthFunnel", "mouthPucker"), "mouthFunnel+mouthPucker"),)),
     ("smile", ((("mouthSmileLeft",), "mouthSmileLeft"), (("mouthSmileRight",), "mouthSmileRight"))),
@@ -75,8 +75,8 @@ def plot_animation(
         raise ValueError("the animation has no frames to plot")
     fig = _matplotlib_figure(size_px, dpi)
     t = anim.timecodes
-    axes = fig.subplots(len(_PANELS) + 1, 1, sharex=True)
-    for ax, (title, lines) in zip(axes, _PANELS, strict=False):
+    axes = fig.subplots(len(PANELS) + 1, 1, sharex=True)
+    for ax, (title, lines) in zip(axes, PANELS, strict=False):
         for channels, label in lines:
             ax.plot(t, sum(anim.channel(c) for c in channels), label=label, linewidth=1.0)
         _label(ax, title)

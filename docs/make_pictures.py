@@ -79,9 +79,9 @@ def convert_clip(workdir: Path):
 def summary(anim) -> dict:
     """What the curve picture shows, in numbers: the plotted channels' peaks and means and
     the emotions' means, rounded (a model change moves them far more than rounding)."""
-    from facewire.plot import _PANELS
+    from facewire.plot import PANELS
 
-    channels = sorted({name for _, lines in _PANELS for names, _ in lines for name in names})
+    channels = sorted({name for _, lines in PANELS for names, _ in lines for name in names})
     return {
         "frames": anim.n_frames,
         "fps": anim.fps,
