@@ -5,8 +5,12 @@ In:  a ROUTER socket; each client DEALER sends one Envelope per message: OpenStr
 Out: open / audio (mono float32 at the source rate) / close messages to the resampler.
 Replies: Status OK for open and close, Status ERROR for anything bad (malformed bytes,
      wrong schema_version, unknown or foreign stream, bad PCM, NaN, oversize chunk,
-     bad rate, bad parameter, duplicate id, admission limit), WARNING for a stream
-     ended by timeout and for dropped chunks. A bad message never touches other streams.
+     bad rate or channel count, bad parameter, duplicate id, admission limit), WARNING
+     for dropped chunks, for `seq` gaps (one per stream per GAP_WARNING_INTERVAL_S, the
+     rest counted) and for a stream the daemon ended itself (timeout, shutdown,
+     worker_restarted; detail_json {"stream_ended": reason}); chunks that arrive after
+     such an end get an ERROR with the same detail. A bad message never touches other
+     streams.
 Drops: audio is sent drop-newest when the resampler's queue is full (a whole batch of
      chunks at once); every drop is counted and each chunk's client is told. Control
      (open/close/params) is never dropped.
@@ -15,6 +19,7 @@ Drops: audio is sent drop-newest when the resampler's queue is full (a whole bat
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import zmq
@@ -30,6 +35,19 @@ from facewire.wire import Code, ProtocolError, decode, status
 ENCODINGS = {pb.OpenStream.PCM_S16LE: "s16le", pb.OpenStream.PCM_F32LE: "f32le"}
 MAX_STREAM_ID = 128
 WARNINGS_PER_S = 20  # logged client mistakes per second; the rest are counted, then summarised
+GAP_WARNING_INTERVAL_S = 1.0  # at most one seq-gap WARNING per stream in this time
+ENDED_MEMORY = 1024  # streams the daemon ended itself, remembered to answer late chunks
+
+
+class StreamEndedByDaemon(ProtocolError):
+    """A message for a stream the daemon has ended (timeout, shutdown, worker restart)."""
+
+    def __init__(self, stream_id: str, reason: str) -> None:
+        super().__init__(
+            f"stream {stream_id!r} was ended by the daemon (reason {reason}); "
+            "open a new stream to go on"
+        )
+        self.detail = {"stream_ended": reason}
 
 
 @dataclass
@@ -42,6 +60,8 @@ class _Stream:
     samples: int = 0
     last_activity: float = field(default_factory=time.monotonic)
     dropped: int = 0
+    gap_warned_at: float = -GAP_WARNING_INTERVAL_S  # monotonic time of the last gap WARNING
+    gaps_unreported: int = 0  # gaps since then, told in the next WARNING
 
 
 def stream_params_maps(cfg: Config, o: pb.OpenStream | None = None) -> dict[str, dict]:
@@ -73,6 +93,9 @@ class IngestActor(Actor):
         self._warn_window = 0.0  # start of the current one-second logging window
         self._warned = 0  # warnings logged in it
         self._suppressed = 0  # warnings counted but not logged in it
+        # (client, stream id) -> reason, for streams the daemon ended without the client
+        # asking: a chunk that was already on its way is told why, not "unknown stream".
+        self._ended: OrderedDict[tuple[bytes, str], str] = OrderedDict()
 
     def on_start(self) -> None:
         self.router = self.ctx.socket(zmq.ROUTER)
@@ -97,11 +120,10 @@ class IngestActor(Actor):
         if msg.kind != "lost_shard":
             raise ValueError(f"ingest takes only lost_shard inbox messages (got {msg.kind})")
         shard, shards = int(msg.fields["shard"]), int(msg.fields["shards"])
-        for sid, st in list(self.streams.items()):
-            if shard_of(sid, shards) == shard:
-                del self.streams[sid]
-                self.counters["streams_lost"] += 1
-                self._reply(st.client, Code.WARNING, "worker restarted: stream ended", sid)
+        for sid in [sid for sid in self.streams if shard_of(sid, shards) == shard]:
+            st = self._forget(sid, "worker_restarted")
+            self.counters["streams_lost"] += 1
+            self._end_reply(st.client, sid, "worker_restarted", "worker restarted")
 
     # -- client traffic ----------------------------------------------------------------
     def on_socket(self, sock: zmq.Socket) -> None:
@@ -122,11 +144,16 @@ class IngestActor(Actor):
                     raise ProtocolError(f"{kind} is not accepted on the ingest socket")
                 handler(client, body)
             except (ProtocolError, AudioError, ParamError) as exc:
-                self._reject(client, getattr(body, "stream_id", ""), str(exc))
+                sid = getattr(body, "stream_id", "")
+                self._reject(client, sid, str(exc), getattr(exc, "detail", None))
 
-    def _reply(self, client: bytes, code: int, message: str, stream_id: str = "") -> None:
+    def _reply(
+        self, client: bytes, code: int, message: str, stream_id: str = "", detail=None
+    ) -> None:
         try:
-            self.router.send_multipart([client, status(code, message, stream_id)], zmq.NOBLOCK)
+            self.router.send_multipart(
+                [client, status(code, message, stream_id, detail)], zmq.NOBLOCK
+            )
         except zmq.ZMQError:
             self.counters["replies_dropped"] += 1
 
@@ -144,10 +171,10 @@ class IngestActor(Actor):
         else:
             self._suppressed += 1
 
-    def _reject(self, client: bytes, stream_id: str, message: str) -> None:
+    def _reject(self, client: bytes, stream_id: str, message: str, detail=None) -> None:
         self.counters["rejected"] += 1
         self._warn("message_rejected", stream=stream_id, reason=message)
-        self._reply(client, Code.ERROR, message, stream_id)
+        self._reply(client, Code.ERROR, message, stream_id, detail)
 
     def _on_open_stream(self, client: bytes, o: pb.OpenStream) -> None:
         sid = o.stream_id
@@ -168,7 +195,7 @@ class IngestActor(Actor):
                 f"admission refused: this client has {per_client} streams open "
                 f"(max_streams_per_client={per_client})"
             )
-        channels = o.channels or 1
+        channels = o.channels
         encoding = ENCODINGS.get(o.encoding)
         if encoding is None:
             raise ProtocolError(f"unknown encoding {o.encoding}")
@@ -189,6 +216,8 @@ class IngestActor(Actor):
 
     def _owned(self, client: bytes, sid: str) -> _Stream:
         st = self.streams.get(sid)
+        if st is None and (client, sid) in self._ended:
+            raise StreamEndedByDaemon(sid, self._ended[(client, sid)])
         if st is None or st.client != client:
             raise ProtocolError(f"unknown stream {sid!r} (not open, or already closed)")
         return st
@@ -203,12 +232,31 @@ class IngestActor(Actor):
             when = c.emotion_timecode if c.HasField("emotion_timecode") else st.samples / st.rate
             fields["hint"] = {"emotion": hint, "timecode": when}
         if c.seq != st.next_seq:
-            self.counters["seq_gaps"] += 1
-            self._warn("seq_gap", stream=c.stream_id, expected=st.next_seq, got=c.seq)
+            self._seq_gap(client, c.stream_id, st, c.seq)
         st.next_seq = c.seq + 1
         st.samples += len(pcm)
         st.last_activity = time.monotonic()
         self.emit(Message("audio", c.stream_id, fields, {"pcm": pcm}))
+
+    def _seq_gap(self, client: bytes, sid: str, st: _Stream, seq: int) -> None:
+        """Count a gap; tell the client once per burst (GAP_WARNING_INTERVAL_S), so a
+        client losing every other chunk gets one WARNING a second, not fifty."""
+        self.counters["seq_gaps"] += 1
+        self._warn("seq_gap", stream=sid, expected=st.next_seq, got=seq)
+        now = time.monotonic()
+        if now - st.gap_warned_at < GAP_WARNING_INTERVAL_S:
+            st.gaps_unreported += 1
+            return
+        n = st.gaps_unreported
+        earlier = f" ({n} more since the last warning)" if n else ""
+        self._reply(
+            client,
+            Code.WARNING,
+            f"seq gap: expected {st.next_seq}, got {seq}{earlier}; gaps in the next "
+            f"{GAP_WARNING_INTERVAL_S:g} s are counted, not reported one by one",
+            sid,
+        )
+        st.gap_warned_at, st.gaps_unreported = now, 0
 
     def on_dropped(self, msgs: list[Message]) -> None:
         """The resampler's queue was full: tell each client which of its chunks were lost."""
@@ -223,9 +271,18 @@ class IngestActor(Actor):
         self._close(c.stream_id, "closed")
         self._reply(client, Code.OK, "stream closed", c.stream_id)
 
+    def _forget(self, sid: str, reason: str) -> _Stream:
+        """Drop a stream's state; when the daemon ended it, remember why for late chunks."""
+        st = self.streams.pop(sid)
+        if reason != "closed":
+            self._ended[(st.client, sid)] = reason
+            while len(self._ended) > ENDED_MEMORY:
+                self._ended.popitem(last=False)
+        return st
+
     def _close(self, sid: str, reason: str) -> None:
         self.flush()  # the stream's queued chunks go (or are counted as dropped) first
-        st = self.streams.pop(sid)
+        st = self._forget(sid, reason)
         fields = {"reason": reason, "dropped": st.dropped, "audio_s": st.samples / st.rate}
         self.emit(Message("close", sid, fields))
         self.log.info("stream_closed", stream=sid, reason=reason, audio_s=st.samples / st.rate)
@@ -233,8 +290,9 @@ class IngestActor(Actor):
     # -- timers ------------------------------------------------------------------------
     def on_tick(self) -> None:
         if self.drain_reason is not None:
-            for sid in list(self.streams):
+            for sid, st in list(self.streams.items()):
                 self._close(sid, self.drain_reason)
+                self._end_reply(st.client, sid, self.drain_reason, "the daemon is shutting down")
             return
         now = time.monotonic()
         limit = self.cfg.daemon.stream_timeout_s
@@ -242,4 +300,9 @@ class IngestActor(Actor):
             if now - st.last_activity > limit:
                 self.counters["streams_timed_out"] += 1
                 self._close(sid, "timeout")
-                self._reply(st.client, Code.WARNING, f"no audio for {limit:g} s: stream ended", sid)
+                self._end_reply(st.client, sid, "timeout", f"no audio for {limit:g} s")
+
+    def _end_reply(self, client: bytes, sid: str, reason: str, why: str) -> None:
+        """Tell a client the daemon ended its stream, in words and machine-readably."""
+        message = f"{why}: stream ended (reason {reason})"
+        self._reply(client, Code.WARNING, message, sid, {"stream_ended": reason})

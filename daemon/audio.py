@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import struct
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import soxr
+import structlog
 
 TARGET_RATE = 16_000
 MIN_RATE = 8_000
 MAX_RATE = 192_000
+MAX_CHANNELS = 8  # mono to 7.1; mixed down to mono on arrival
 ENCODINGS = {"s16le": np.dtype("<i2"), "f32le": np.dtype("<f4")}
 
 
@@ -21,8 +25,10 @@ def check_format(rate: int, channels: int, encoding: str) -> None:
     """Raise AudioError unless the stream format is one we accept."""
     if not MIN_RATE <= rate <= MAX_RATE:
         raise AudioError(f"sample_rate={rate} is outside the supported {MIN_RATE}-{MAX_RATE} Hz")
-    if not 1 <= channels <= 32:
-        raise AudioError(f"channels={channels} is outside 1-32")
+    if not 1 <= channels <= MAX_CHANNELS:
+        raise AudioError(
+            f"channels={channels} is outside 1-{MAX_CHANNELS} (interleaved frames; 1 for mono)"
+        )
     if encoding not in ENCODINGS:
         raise AudioError(f"encoding {encoding!r} is not one of {', '.join(ENCODINGS)}")
 
@@ -60,14 +66,25 @@ def decode_pcm(
     return np.ascontiguousarray(mono, dtype=np.float32)
 
 
-def read_audio_file(path: str | Path) -> tuple[np.ndarray, int]:
-    """Read a wav/flac/ogg file as mono float32 and its rate; AudioError if it is not audio."""
+def read_audio_file(
+    path: str | Path, warn: Callable[[str], None] | None = None
+) -> tuple[np.ndarray, int]:
+    """Read a wav/flac/ogg/mp3 file as mono float32 and its rate; AudioError if it is not audio.
+
+    Args:
+        path: the file.
+        warn: called with a one-line message when the file is usable but suspect (a wav
+            whose header promises more audio than it holds); None logs it instead.
+    """
     import soundfile
 
     path = Path(path)
+    if path.is_dir():
+        raise AudioError(f"{path}: is a directory, not an audio file (name the files in it)")
     if not path.is_file():
         raise AudioError(f"{path}: no such file")
     try:
+        info = soundfile.info(str(path))
         pcm, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, TypeError) as exc:
         raise AudioError(f"{path}: not a readable audio file ({exc})") from None
@@ -78,7 +95,46 @@ def read_audio_file(path: str | Path) -> tuple[np.ndarray, int]:
     mono = pcm.mean(axis=1, dtype=np.float32)
     if not np.isfinite(mono).all():
         raise AudioError(f"{path}: contains NaN or Inf samples")
+    promised = _wav_promised_frames(path) if info.format in ("WAV", "WAVEX") else None
+    if promised is not None and promised > len(mono):
+        # libsndfile reads what is there without a word; a cut-off download or an
+        # interrupted recording would otherwise convert to a shorter animation silently.
+        message = (
+            f"{path}: truncated: its header promises {promised / rate:.2f} s of audio but "
+            f"the file holds {len(mono) / rate:.2f} s; using the {len(mono) / rate:.2f} s present"
+        )
+        if warn is None:
+            structlog.get_logger().warning(
+                "audio_truncated",
+                file=str(path),
+                header_s=round(promised / rate, 3),
+                present_s=round(len(mono) / rate, 3),
+            )
+        else:
+            warn(message)
     return np.ascontiguousarray(mono), int(rate)
+
+
+def _wav_promised_frames(path: Path) -> int | None:
+    """Frames the RIFF header's data chunk declares (None if unknown or unbounded)."""
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 16)  # the data chunk header sits in the first few hundred bytes
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None  # RF64 and other containers: no 32-bit data size to trust
+    block_align = 0
+    pos = 12
+    while pos + 8 <= len(head):
+        chunk_id = head[pos : pos + 4]
+        (size,) = struct.unpack_from("<I", head, pos + 4)
+        if chunk_id == b"fmt " and pos + 22 <= len(head):
+            (block_align,) = struct.unpack_from("<H", head, pos + 20)
+        if chunk_id == b"data":
+            # 0 and 0xFFFFFFFF are what streaming writers put when the length is unknown.
+            if block_align == 0 or size in (0, 0xFFFFFFFF):
+                return None
+            return size // block_align
+        pos += 8 + size + (size & 1)  # chunks are padded to even sizes
+    return None
 
 
 class StreamResampler:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import importlib.util
 import json
 import os
 import sys
@@ -157,14 +156,18 @@ class ConvertJob:
     vad: str  # daemon.vad, so converted files match what the daemon streams
 
 
-def convert_one(job: ConvertJob, engine, path: Path, dest: str, progress=None) -> int:
-    """Convert one file (and plot it if asked); returns its frame count."""
+def convert_one(
+    job: ConvertJob, engine, path: Path, dest: str, progress=None
+) -> tuple[int, list[str]]:
+    """Convert one file (and plot it if asked); returns its frame count and any warnings."""
     from facewire.convert import convert_file
     from facewire.formats import write_animation
 
+    warnings: list[str] = []
     anim = convert_file(
         path,
         engine,
+        warn=warnings.append,
         maps=job.maps,
         seed=job.seed,
         emotion_hint=job.hint,
@@ -177,7 +180,7 @@ def convert_one(job: ConvertJob, engine, path: Path, dest: str, progress=None) -
         from facewire.plot import plot_animation
 
         plot_animation(anim, plot_path(dest))
-    return len(anim.weights)
+    return len(anim.weights), warnings
 
 
 @functools.lru_cache(maxsize=1)
@@ -194,7 +197,8 @@ def _init_worker() -> None:
 
 
 def convert_in_worker(job: ConvertJob, path: Path, dest: str) -> tuple[str, object]:
-    """Pool task: ("ok", (frames, fps, engine)), ("file", message) or ("engine", message).
+    """Pool task: ("ok", (frames, fps, engine, warnings)), ("file", message) or
+    ("engine", message).
 
     Errors travel back as text: exception classes need not survive pickling.
     """
@@ -203,9 +207,10 @@ def convert_in_worker(job: ConvertJob, path: Path, dest: str) -> tuple[str, obje
     except (ImportError, RuntimeError, OSError) as exc:
         return "engine", str(exc)
     try:
-        return "ok", (convert_one(job, engine, path, dest), engine.fps, engine.name)
+        frames, warnings = convert_one(job, engine, path, dest)
     except (ValueError, RuntimeError, OSError, ImportError) as exc:
         return "file", _file_error(path, exc)
+    return "ok", (frames, engine.fps, engine.name, warnings)
 
 
 def _file_error(path: Path, exc: BaseException) -> str:
@@ -213,8 +218,19 @@ def _file_error(path: Path, exc: BaseException) -> str:
     return text if str(path) in text else f"{path}: {text}"
 
 
+def _plot_unavailable() -> str | None:
+    """Why --plot cannot draw here (matplotlib missing), or None when it can."""
+    try:
+        import matplotlib.backends.backend_agg  # noqa: F401
+    except ImportError as exc:
+        return f"{exc}; install the plot extra: pip install 'facewire[plot]'"
+    return None
+
+
 def cmd_convert(args) -> int:
     from facewire import logs
+    from facewire.engines.params import check_emotion_map
+    from facewire.formats import format_for_path
     from facewire.stages import params_from
 
     cfg = _load_config(args)
@@ -227,15 +243,41 @@ def cmd_convert(args) -> int:
     }
     params_from(maps)  # validates every name and range before any work starts
     hint = parse_emotion(args.emotion)
+    check_emotion_map(hint, "--emotion")
     inputs = [Path(p) for p in args.inputs]
-    many = len(inputs) > 1 or args.output.endswith(os.sep)
+    for path in inputs:
+        if path.is_dir():  # never convertible: a command-line mistake, caught before any work
+            raise UsageError(
+                f"{path}: is a directory, not an audio file; name the files in it "
+                f"(e.g. {path / '*.wav'})"
+            )
+    out_path = Path(args.output)
+    many = len(inputs) > 1 or args.output.endswith(os.sep) or out_path.is_dir()
     if many and args.output == "-":
         raise UsageError("several inputs need -o DIRECTORY")
-    if args.plot:
+    if many and not out_path.is_dir() and out_path.name.lower().endswith(CURVE_SUFFIXES):
+        raise UsageError(
+            f"several inputs need -o DIRECTORY, and {args.output!r} names a file; "
+            "give a folder (one output per input goes there) or convert one file at a time"
+        )
+    if many and out_path.exists() and not out_path.is_dir():
+        raise UsageError(f"-o {args.output}: several inputs need a directory; this is a file")
+    if not many and args.output != "-" and not args.format_given:
+        try:
+            format_for_path(args.output)
+        except ValueError:
+            raise UsageError(
+                f"-o {args.output}: cannot tell the format from the extension; end it in "
+                ".json, .csv, .a2f.json or .npz, or pass --format"
+            ) from None
+    plot = args.plot
+    if plot:
         if args.output == "-":
             raise UsageError("--plot writes OUT.png beside each output; give -o a file")
-        if importlib.util.find_spec("matplotlib") is None:
-            raise UsageError("--plot needs matplotlib: pip install 'facewire[plot]'")
+        why = _plot_unavailable()
+        if why is not None:  # the curves are the point; the picture is a bonus
+            print(f"facewire convert: warning: no plots: {why}", file=sys.stderr)
+            plot = False
     if args.jobs is not None and args.jobs < 1:
         raise UsageError(f"--jobs {args.jobs}: must be at least 1")
     dests = [str(_convert_dest(args, path, many)) for path in inputs]
@@ -243,9 +285,9 @@ def cmd_convert(args) -> int:
     if clash:
         raise UsageError(f"several inputs would write {sorted(clash)[0]}; rename one")
     if many:
-        Path(args.output).mkdir(parents=True, exist_ok=True)
+        out_path.mkdir(parents=True, exist_ok=True)
     elif args.output != "-":
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        out_path.parent.mkdir(parents=True, exist_ok=True)
     job = ConvertJob(
         engine=cfg.daemon.engine,
         fps=cfg.daemon.fps,
@@ -254,7 +296,7 @@ def cmd_convert(args) -> int:
         seed=cfg.daemon.seed,
         hint=hint or None,
         fmt=args.format if args.format_given else None,
-        plot=args.plot,
+        plot=plot,
         vad=cfg.daemon.vad,
     )
     jobs = args.jobs or (min(2, os.cpu_count() or 1) if len(inputs) > 1 else 1)
@@ -288,7 +330,7 @@ def _convert_serial(job: ConvertJob, tasks: list, jobs: int, show: bool) -> dict
     for path, dest in tqdm(tasks, desc="files", unit="file", disable=not show or len(tasks) < 2):
         bar = tqdm(desc=path.name, unit="s", disable=not show, leave=False)
         try:
-            frames = convert_one(
+            frames, warnings = convert_one(
                 job, engine, path, dest, progress=lambda s, bar=bar: bar.update(s - bar.n)
             )
         except (ValueError, RuntimeError, OSError, ImportError) as exc:
@@ -296,6 +338,8 @@ def _convert_serial(job: ConvertJob, tasks: list, jobs: int, show: bool) -> dict
             continue
         finally:
             bar.close()
+        for text in warnings:
+            tqdm.write(f"facewire convert: warning: {text}", file=sys.stderr)
         results[dest] = (frames, engine.fps, engine.name)
     return results
 
@@ -326,7 +370,10 @@ def _convert_pool(job: ConvertJob, tasks: list, jobs: int, show: bool) -> dict:
             if kind == "file":
                 tqdm.write(f"facewire convert: error: {value}", file=sys.stderr)
             else:
-                done[dest] = value
+                frames, fps, engine, warnings = value
+                for text in warnings:
+                    tqdm.write(f"facewire convert: warning: {text}", file=sys.stderr)
+                done[dest] = (frames, fps, engine)
     return {dest: done[dest] for _, dest in tasks if dest in done}
 
 
@@ -336,7 +383,7 @@ def cmd_plot(args) -> int:
     try:
         from facewire.plot import plot_animation
 
-        anim = read_animation(args.input)
+        anim = read_animation(args.input, args.format)
         out = plot_animation(anim, args.output or plot_path(args.input))
     except ImportError as exc:
         raise UsageError(str(exc)) from None
@@ -354,15 +401,27 @@ def cmd_view(args) -> int:
 
 def cmd_send(args) -> int:
     from facewire.audio import read_audio_file
-    from facewire.client import Client
+    from facewire.client import Client, StreamEndedError
 
-    pcm, rate = read_audio_file(args.file)
+    pcm, rate = read_audio_file(
+        args.file, warn=lambda text: print(f"facewire send: warning: {text}", file=sys.stderr)
+    )
     sid = args.stream_id or Path(args.file).stem
     maps = parse_params(args.param)
     with Client(args.ingest, timeout_s=args.timeout) as client:
-        chunks = client.send_pcm(
-            sid, pcm, rate, chunk_ms=args.chunk_ms, realtime=args.realtime, **_wire_maps(maps)
-        )
+        try:
+            chunks = client.send_pcm(
+                sid, pcm, rate, chunk_ms=args.chunk_ms, realtime=args.realtime, **_wire_maps(maps)
+            )
+        except StreamEndedError as exc:
+            sent = exc.chunks_sent
+            print(
+                f"facewire send: {exc}"
+                + (f" after {sent} chunks" if sent is not None else "")
+                + "; the rest of the file was not sent",
+                file=sys.stderr,
+            )
+            return 1
         for st in client.statuses:
             if st.code >= 2:
                 print(f"{st.stream_id}: {st.message}", file=sys.stderr)
@@ -382,6 +441,51 @@ def _wire_maps(maps: dict) -> dict:
     return {names[k]: v for k, v in maps.items()}
 
 
+def message_json(body) -> dict:
+    """A protobuf message as the contract spells it: snake_case field names, every field
+    (zeros and empty lists too), and 64-bit integers as JSON numbers.
+
+    ProtoJSON writes 64-bit integers as strings (JavaScript numbers lose precision above
+    2**53); a shell or Python reader of `listen --json` wants `seq` as a number.
+    """
+    from google.protobuf.descriptor import FieldDescriptor
+    from google.protobuf.json_format import MessageToDict
+
+    wide = {
+        FieldDescriptor.TYPE_INT64,
+        FieldDescriptor.TYPE_UINT64,
+        FieldDescriptor.TYPE_SINT64,
+        FieldDescriptor.TYPE_FIXED64,
+        FieldDescriptor.TYPE_SFIXED64,
+    }
+    out = MessageToDict(
+        body, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
+    for fd in body.DESCRIPTOR.fields:
+        if fd.type in wide and fd.name in out and not isinstance(out[fd.name], list):
+            out[fd.name] = int(out[fd.name])
+    return out
+
+
+def describe(kind: str, body) -> str:
+    """One readable line for a StreamStarted or StreamEnded (and a fallback for others)."""
+    if kind == "stream_started":
+        names = list(body.blendshape_names)
+        extras = f" + {', '.join(names[52:])}" if len(names) > 52 else ""
+        model = f", model {body.model_id}" if body.model_id else ""
+        return (
+            f"started: {body.fps:g} fps, {body.engine} engine{model}, lookahead "
+            f"{body.lookahead_ms:g} ms; {len(names)} channels ({min(len(names), 52)} ARKit"
+            f"{extras}), {len(body.emotion_names)} emotions"
+        )
+    if kind == "stream_ended":
+        return (
+            f"ended ({body.reason}): {body.frames} frames, {body.audio_seconds:.2f} s of audio, "
+            f"{body.dropped_chunks} chunks dropped"
+        )
+    return f"{kind}: {str(body).strip().replace(chr(10), ' ')[:160]}"
+
+
 def cmd_listen(args) -> int:
     from facewire.arkit import ARKIT_INDEX
     from facewire.client import Subscriber
@@ -396,9 +500,7 @@ def cmd_listen(args) -> int:
                 return 1
             sid, kind, body = item
             if args.json:
-                from google.protobuf.json_format import MessageToDict
-
-                print(json.dumps({"stream": sid, kind: MessageToDict(body)}), flush=True)
+                print(json.dumps({"stream": sid, kind: message_json(body)}), flush=True)
             elif kind == "animation_frame":
                 bar = "#" * int(body.weights[jaw] * 40)
                 print(
@@ -407,7 +509,7 @@ def cmd_listen(args) -> int:
                     flush=True,
                 )
             else:
-                print(f"{sid} {kind}: {str(body).strip().replace(chr(10), ' ')[:160]}", flush=True)
+                print(f"{sid} {describe(kind, body)}", flush=True)
             count += 1
     return 0
 
@@ -437,6 +539,34 @@ def cmd_keygen(args) -> int:
 
 
 # -- argument parsing --------------------------------------------------------------------
+def _positive(kind):
+    """An argparse type: a number above 0 (argparse turns the ValueError into exit 2)."""
+
+    def parse(text: str):
+        value = kind(text)
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"{text} is not above 0")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its message
+    return parse
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is negative")
+    return value
+
+
+PARAM_HELP = (
+    "a face or emotion parameter (lower_face_strength=0.8, lowerFaceSmoothing=0.02), "
+    "multiplier.SHAPE=X, offset.SHAPE=X, preferred_emotion.CLASS=X or "
+    'beginning_emotion.CLASS=X; repeatable (README "Tuning", docs/PARAMETERS.md)'
+)
+AUDIO_FORMATS = "wav, flac, ogg (Vorbis/Opus) and mp3, read through libsndfile"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="facewire", description=__doc__)
     p.add_argument("--version", action="version", version=f"facewire {__version__}")
@@ -445,12 +575,20 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the daemon")
     run.add_argument("--config", help="config.yaml (default: built-in defaults)")
     run.add_argument("--source", help="zmq | mic | file:PATH (zmq ingest is always on)")
-    run.add_argument("--pub", help="PUB endpoint")
-    run.add_argument("--ingest", help="ingest ROUTER endpoint")
-    run.add_argument("--control", help="control REP endpoint")
-    run.add_argument("--engine", help="auto | onnx | dsp | tensorrt")
-    run.add_argument("--fps", type=float, help="frames per second (24-60)")
-    run.add_argument("--log-format", choices=("auto", "json", "console"))
+    run.add_argument("--pub", help="PUB endpoint for frames (default tcp://127.0.0.1:5556)")
+    run.add_argument(
+        "--ingest", help="ingest ROUTER endpoint for client audio (default tcp://127.0.0.1:5555)"
+    )
+    run.add_argument(
+        "--control", help="control REP endpoint: status, set_params, ... (default :5557)"
+    )
+    run.add_argument("--engine", help="auto | onnx | dsp | tensorrt (default auto)")
+    run.add_argument("--fps", type=float, help="frames per second (24-60, default 30)")
+    run.add_argument(
+        "--log-format",
+        choices=("auto", "json", "console"),
+        help="log lines: json (journald), console (coloured), auto (console on a TTY)",
+    )
     run.add_argument(
         "--livelink",
         metavar="HOST[:PORT]",
@@ -458,24 +596,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(func=cmd_run)
 
-    conv = sub.add_parser("convert", help="convert audio files to animation curves")
-    conv.add_argument("inputs", nargs="+", help="wav/flac files")
+    conv = sub.add_parser(
+        "convert",
+        help="convert audio files to animation curves",
+        description=f"Convert audio files to animation curves. Audio: {AUDIO_FORMATS}; "
+        "any rate from 8 to 192 kHz, any length; several channels are mixed to mono.",
+    )
+    conv.add_argument("inputs", nargs="+", help=f"audio files ({AUDIO_FORMATS})")
     conv.add_argument(
         "-o",
         "--output",
         required=True,
-        help="output file (- for stdout) or a directory for several inputs",
+        help="output file (- for stdout), or a directory (several inputs, or ending in /)",
     )
     conv.add_argument(
         "--format",
         choices=("json", "csv", "a2f", "npz"),
-        help="default: from the output's extension (json for directories)",
+        help="json: facewire JSON, csv: Live Link Face CSV, a2f: Audio2Face JSON, npz: NumPy "
+        "(default: from the output's extension; json in a directory)",
     )
-    conv.add_argument("--config")
-    conv.add_argument("--engine")
-    conv.add_argument("--fps", type=float)
-    conv.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
-    conv.add_argument("--emotion", action="append", default=[], metavar="CLASS=VALUE")
+    conv.add_argument("--config", help="config.yaml whose face/emotion/daemon settings apply")
+    conv.add_argument("--engine", help="auto | onnx | dsp | tensorrt (default auto)")
+    conv.add_argument("--fps", type=float, help="frames per second (24-60, default 30)")
+    conv.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help=PARAM_HELP)
+    conv.add_argument(
+        "--emotion",
+        action="append",
+        default=[],
+        metavar="CLASS=VALUE",
+        help="an emotion hint from t=0 (joy=0.8; CLASS alone means 1); repeatable; classes: "
+        "amazement anger cheekiness disgust fear grief joy outofbreath pain sadness",
+    )
     conv.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     conv.add_argument(
         "-j",
@@ -483,12 +634,24 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         help="worker processes for several inputs (default: min(2, CPUs); 1 = no pool)",
     )
-    conv.add_argument("--plot", action="store_true", help="also write OUT.png beside each output")
+    conv.add_argument(
+        "--plot",
+        action="store_true",
+        help="also write OUT.png beside each output (needs the plot extra; without it the "
+        "curves are written and a warning says why there is no plot)",
+    )
     conv.set_defaults(func=cmd_convert)
 
     plot = sub.add_parser("plot", help="draw a curve file's key curves and emotions to a PNG")
-    plot.add_argument("input", help="a .json, .csv, .a2f.json or .npz curve file")
+    plot.add_argument(
+        "input", help="a curve file facewire wrote (json, csv, a2f or npz; told apart by content)"
+    )
     plot.add_argument("-o", "--output", help="PNG path (default: INPUT with .png)")
+    plot.add_argument(
+        "--format",
+        choices=("json", "csv", "a2f", "npz"),
+        help="read the input as this format instead of telling it by content",
+    )
     plot.set_defaults(func=cmd_plot)
 
     view = sub.add_parser("view", help="watch a live stream as a 2D face in the browser")
@@ -499,26 +662,55 @@ def build_parser() -> argparse.ArgumentParser:
     view.set_defaults(func=cmd_view)
 
     send = sub.add_parser("send", help="stream an audio file to a running daemon")
-    send.add_argument("file")
-    send.add_argument("--ingest", default="tcp://127.0.0.1:5555")
-    send.add_argument("--stream-id")
-    send.add_argument("--realtime", action="store_true", help="pace chunks at real time")
-    send.add_argument("--chunk-ms", type=int, default=20)
-    send.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
-    send.add_argument("--timeout", type=float, default=5.0)
+    send.add_argument("file", help=f"an audio file ({AUDIO_FORMATS})")
+    send.add_argument(
+        "--ingest", default="tcp://127.0.0.1:5555", help="the daemon's ingest endpoint"
+    )
+    send.add_argument("--stream-id", help="stream id (default: the file name without extension)")
+    send.add_argument(
+        "--realtime", action="store_true", help="pace chunks at real time (default: at once)"
+    )
+    send.add_argument(
+        "--chunk-ms", type=_positive(int), default=20, help="audio per chunk in ms (default 20)"
+    )
+    send.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help=PARAM_HELP)
+    send.add_argument(
+        "--timeout",
+        type=_positive(float),
+        default=5.0,
+        help="seconds to wait for the daemon to take a message or answer (default 5)",
+    )
     send.set_defaults(func=cmd_send)
 
     listen = sub.add_parser("listen", help="print frames from a running daemon")
-    listen.add_argument("--pub", default="tcp://127.0.0.1:5556")
-    listen.add_argument("--stream", help="only this stream id")
-    listen.add_argument("--count", type=int, default=0, help="stop after N messages")
-    listen.add_argument("--json", action="store_true", help="one JSON object per message")
-    listen.add_argument("--timeout", type=float, default=30.0)
+    listen.add_argument("--pub", default="tcp://127.0.0.1:5556", help="the daemon's PUB endpoint")
+    listen.add_argument("--stream", help="only this stream id (default: every stream)")
+    listen.add_argument(
+        "--count", type=_count, default=0, help="stop after N messages (default 0: never)"
+    )
+    listen.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object per message: snake_case fields, zeros included, integers as numbers",
+    )
+    listen.add_argument(
+        "--timeout",
+        type=_positive(float),
+        default=30.0,
+        help="give up (exit 1) after this many seconds without a message (default 30)",
+    )
     listen.set_defaults(func=cmd_listen)
 
     stat = sub.add_parser("status", help="ask a running daemon for its status")
-    stat.add_argument("--control", default="tcp://127.0.0.1:5557")
-    stat.add_argument("--timeout", type=float, default=5.0)
+    stat.add_argument(
+        "--control", default="tcp://127.0.0.1:5557", help="the daemon's control endpoint"
+    )
+    stat.add_argument(
+        "--timeout",
+        type=_positive(float),
+        default=5.0,
+        help="seconds to wait for the answer (default 5)",
+    )
     stat.set_defaults(func=cmd_status)
 
     keys = sub.add_parser("keygen", help="write CurveZMQ key pairs for a public daemon")

@@ -34,6 +34,17 @@ class ClientError(RuntimeError):
     """The daemon answered with an ERROR Status, or did not answer in time."""
 
 
+class StreamEndedError(ClientError):
+    """The daemon ended one of this client's streams itself (shutdown, timeout, worker
+    restart), as its Status said (detail_json {"stream_ended": reason})."""
+
+    def __init__(self, stream_id: str, reason: str, chunks_sent: int | None = None) -> None:
+        super().__init__(f"the daemon ended stream {stream_id!r} (reason {reason})")
+        self.stream_id = stream_id
+        self.reason = reason
+        self.chunks_sent = chunks_sent
+
+
 class Client:
     """An audio-pushing client: one DEALER socket, any number of streams."""
 
@@ -58,6 +69,7 @@ class Client:
         self.sock.connect(endpoint)
         self.timeout_s = timeout_s
         self.statuses: list[pb.Status] = []  # every Status received, in order
+        self.ended: dict[str, str] = {}  # stream id -> reason, for streams the daemon ended
 
     def __enter__(self) -> Client:
         return self
@@ -92,7 +104,17 @@ class Client:
         if kind != "status":
             raise ClientError(f"unexpected {kind} from the ingest socket")
         self.statuses.append(body)
+        reason = _ended_reason(body)
+        if reason is not None:
+            self.ended[body.stream_id] = reason
         return body
+
+    def _check_ended(self, stream_id: str, chunks_sent: int | None = None) -> None:
+        """Read the Statuses already here; StreamEndedError if the daemon ended the stream."""
+        while self.sock.poll(0):
+            self.recv_status(0)
+        if stream_id in self.ended:
+            raise StreamEndedError(stream_id, self.ended[stream_id], chunks_sent)
 
     def _await(self, stream_id: str, what: str) -> pb.Status:
         deadline = time.monotonic() + self.timeout_s
@@ -100,6 +122,8 @@ class Client:
             st = self.recv_status(left)
             if st is None:
                 break
+            if st.stream_id == stream_id and stream_id in self.ended:
+                raise StreamEndedError(stream_id, self.ended[stream_id])
             if st.code == Code.ERROR and st.stream_id in (stream_id, ""):
                 raise ClientError(st.message)
             if st.code == Code.OK and st.stream_id == stream_id:
@@ -160,7 +184,12 @@ class Client:
         encoding: str = "f32le",
         **params: Mapping,
     ) -> int:
-        """Open, stream a whole mono float32 signal in chunks, close. Returns chunks sent."""
+        """Open, stream a whole mono float32 signal in chunks, close. Returns chunks sent.
+
+        Raises:
+            StreamEndedError: the daemon ended the stream first (e.g. it shut down);
+                `chunks_sent` says how far it got.
+        """
         self.open_stream(stream_id, rate, encoding=encoding, **params)
         step = max(1, rate * chunk_ms // 1000)
         t0 = time.monotonic()
@@ -175,10 +204,27 @@ class Client:
                 delay = t0 + pos / rate - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
+            self._check_ended(stream_id, seq)
             self.send_audio(stream_id, seq, block)
             seq += 1
-        self.close_stream(stream_id)
+        try:
+            self.close_stream(stream_id)
+        except StreamEndedError as exc:
+            exc.chunks_sent = seq
+            raise
         return seq
+
+
+def _ended_reason(st: pb.Status) -> str | None:
+    """The reason in a Status that says the daemon ended a stream, else None."""
+    if not st.detail_json:
+        return None
+    try:
+        detail = json.loads(st.detail_json)
+    except ValueError:
+        return None
+    reason = detail.get("stream_ended") if isinstance(detail, dict) else None
+    return str(reason) if reason else None
 
 
 class Subscriber:

@@ -95,8 +95,19 @@ def convert_pcm(
     )
 
 
-def convert_file(path: str | Path, engine: Engine, **kwargs) -> Animation:
-    """Read an audio file (AudioError if it is not one) and animate it."""
-    pcm, rate = read_audio_file(path)
+def convert_file(
+    path: str | Path,
+    engine: Engine,
+    warn: Callable[[str], None] | None = None,
+    **kwargs,
+) -> Animation:
+    """Read an audio file (AudioError if it is not one) and animate it.
+
+    `warn` receives one-line warnings about the file (see `read_audio_file`); the
+    animation's `source` is the audio path, as A2F's `trackPath` expects.
+    """
+    pcm, rate = read_audio_file(path, warn)
     kwargs.setdefault("stream_id", Path(path).stem)
-    return convert_pcm(pcm, rate, engine, **kwargs)
+    anim = convert_pcm(pcm, rate, engine, **kwargs)
+    anim.source = str(path)
+    return anim

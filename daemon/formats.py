@@ -1,10 +1,11 @@
 """Animation files that animators' tools already read: facewire JSON, Live Link Face CSV,
 Audio2Face blendshape JSON and NumPy archives.
 
-`write_animation` / `read_animation` pick the format from the file name (".json",
-".csv", ".a2f.json", ".npz") or an explicit `fmt`; `AnimationRecorder` collects a live
-stream's frames for the daemon's recording feature. docs/FORMATS.md documents every field
-and the public files and importers each format was checked against.
+`write_animation` picks the format from the file name (".json", ".csv", ".a2f.json",
+".npz") or an explicit `fmt`, `read_animation` from the file's content or an explicit
+`fmt`; `AnimationRecorder` collects a live stream's frames for the daemon's recording
+feature. docs/FORMATS.md documents every field and the public files and importers each
+format was checked against.
 """
 
 from __future__ import annotations
@@ -318,21 +319,27 @@ def read_animation(path: str | Path, fmt: str | None = None, fps: float | None =
 
     Args:
         path: the file.
-        fmt: "json", "csv", "a2f" or "npz"; None picks it from the file name.
+        fmt: "json", "csv", "a2f" or "npz"; None tells them apart by content (a file
+            keeps working whatever it was renamed to, e.g. A2F JSON saved as `take.json`).
         fps: CSV only: the timecode's frame rate (FF counts frames at this rate). Needed
             only for a CSV whose timecode never crosses a second; otherwise inferred.
 
     Raises:
-        ValueError: unknown format, malformed content, or `fps` given for a format that
-            stores its own.
+        ValueError: unknown format, content that is none of the four, malformed content,
+            or `fps` given for a format that stores its own.
+        OSError: the file cannot be read.
     """
-    fmt = _check_fmt(format_for_path(path) if fmt is None else fmt)
+    src = str(path)
+    data = Path(path).read_bytes()
+    fmt = _check_fmt(_format_of(data, path) if fmt is None else fmt)
     if fps is not None and fmt != "csv":
         raise ValueError(f"{fmt} files store their fps; fps= applies to CSV only")
-    src = str(path)
     if fmt == "npz":
-        return _read_npz(path, src)
-    text = Path(path).read_text(encoding="utf-8-sig")
+        return _read_npz(io.BytesIO(data), src)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{src}: not UTF-8 text, so not {FORMATS[fmt]} ({exc})") from None
     if fmt == "csv":
         return _read_csv(text, src, fps)
     try:
@@ -342,6 +349,49 @@ def read_animation(path: str | Path, fmt: str | None = None, fps: float | None =
     if not isinstance(doc, dict):
         raise ValueError(f"{src}: expected a JSON object")
     return _read_json(doc, src) if fmt == "json" else _read_a2f(doc, src)
+
+
+_A2F_KEYS = ("exportFps", "facsNames", "weightMat")
+
+
+def sniff_format(data: bytes) -> str | None:
+    """Which of the four formats a file's bytes are, by content alone; None if unsure.
+
+    npz files are zip archives ("PK"); a JSON object with A2F's `facsNames`/`weightMat`
+    is A2F, one with `weights` is facewire JSON; text whose first cell is `Timecode` is a
+    Live Link Face CSV.
+    """
+    if data[:4] == b"PK\x03\x04":
+        return "npz"
+    head = data[:4096].decode("utf-8-sig", errors="replace").lstrip()
+    if head.startswith("{"):
+        try:
+            doc = json.loads(data.decode("utf-8-sig"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return None
+        if isinstance(doc, dict) and any(k in doc for k in _A2F_KEYS):
+            return "a2f"
+        if isinstance(doc, dict) and "weights" in doc:
+            return "json"
+        return None
+    if head.split(",", 1)[0].strip().lower() == "timecode":
+        return "csv"
+    return None
+
+
+def _format_of(data: bytes, path: str | Path) -> str:
+    """By content; failing that by extension, so a damaged file gets that format's own
+    error (a missing key, a bad header) rather than a vague one."""
+    fmt = sniff_format(data)
+    if fmt is not None:
+        return fmt
+    try:
+        return format_for_path(path)
+    except ValueError:
+        raise ValueError(
+            f"{path}: not an animation file facewire reads (facewire JSON, Live Link Face "
+            "CSV, Audio2Face JSON or NumPy .npz)"
+        ) from None
 
 
 def _require(doc: dict, keys: Sequence[str], what: str) -> None:
@@ -449,6 +499,12 @@ def _by_name(columns: Sequence[str], data: np.ndarray) -> tuple[list[str], np.nd
 
 
 def _write_npz(anim: Animation, dest: str | Path | IO) -> None:
+    if isinstance(dest, (str, Path)):
+        # Through an open file: given a path, numpy appends ".npz" to any other name, and
+        # the file would not be where the caller (and `convert`'s report) says it is.
+        with open(dest, "wb") as fh:
+            _write_npz(anim, fh)
+        return
     np.savez_compressed(
         dest,
         weights=anim.weights,
@@ -460,8 +516,12 @@ def _write_npz(anim: Animation, dest: str | Path | IO) -> None:
     )
 
 
-def _read_npz(path: str | Path, src: str) -> Animation:
-    with np.load(path, allow_pickle=False) as z:
+def _read_npz(path: str | Path | IO, src: str) -> Animation:
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise ValueError(f"{src}: not a readable NumPy archive ({exc})") from None
+    with archive as z:
         _require(z, ("weights", "names", "timecodes", "emotions", "emotion_names", "fps"),
                  f"{src}: npz")  # fmt: skip
         return Animation(

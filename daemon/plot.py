@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 # (panel title, [(channel names summed into one line, label)]) top to bottom.
-_PANELS: tuple[tuple[str, tuple[tuple[tuple[str, ...], str], ...]], ...] = (
+PANELS: tuple[tuple[str, tuple[tuple[tuple[str, ...], str], ...]], ...] = (
     ("jaw", ((("jawOpen",), "jawOpen"), (("mouthClose",), "mouthClose"))),
     ("rounding", ((("mouthFunnel", "mouthPucker"), "mouthFunnel+mouthPucker"),)),
     ("smile", ((("mouthSmileLeft",), "mouthSmileLeft"), (("mouthSmileRight",), "mouthSmileRight"))),
@@ -49,7 +49,11 @@ def _label(ax: Axes, text: str) -> None:
 
 
 def plot_animation(
-    anim: Animation, out_png: str | Path, size_px: tuple[int, int] = (1600, 1000), dpi: int = 100
+    anim: Animation,
+    out_png: str | Path,
+    size_px: tuple[int, int] = (1600, 1000),
+    dpi: int = 100,
+    metadata: dict[str, str] | None = None,
 ) -> Path:
     """Draw the key mouth, eye and brow curves and a stacked emotion track over time.
 
@@ -58,6 +62,7 @@ def plot_animation(
         out_png: where to write the PNG.
         size_px: (width, height) of the image in pixels.
         dpi: dots per inch (sets text size relative to the image).
+        metadata: extra PNG text chunks (key -> text), e.g. what the picture was made from.
 
     Returns:
         The PNG path.
@@ -70,8 +75,8 @@ def plot_animation(
         raise ValueError("the animation has no frames to plot")
     fig = _matplotlib_figure(size_px, dpi)
     t = anim.timecodes
-    axes = fig.subplots(len(_PANELS) + 1, 1, sharex=True)
-    for ax, (title, lines) in zip(axes, _PANELS, strict=False):
+    axes = fig.subplots(len(PANELS) + 1, 1, sharex=True)
+    for ax, (title, lines) in zip(axes, PANELS, strict=False):
         for channels, label in lines:
             ax.plot(t, sum(anim.channel(c) for c in channels), label=label, linewidth=1.0)
         _label(ax, title)
@@ -89,5 +94,5 @@ def plot_animation(
     title = f"{anim.n_frames} frames at {anim.fps:g} fps"
     fig.suptitle(f"{anim.source}  ({title})" if anim.source else title)
     out = Path(out_png)
-    fig.savefig(out, format="png", dpi=dpi)
+    fig.savefig(out, format="png", dpi=dpi, metadata=metadata)
     return out

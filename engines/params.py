@@ -127,6 +127,9 @@ EMOTION_PARAMS: dict[str, ParamSpec] = dict([
 _CAMEL_RE = re.compile(r"(?<=[a-z0-9])([A-Z])")
 
 
+_ARKIT_FOLDED = {n.lower(): n for n in ARKIT_NAMES}
+
+
 def canonical_name(name: str) -> str:
     """snake_case spelling of an A2F parameter name (`lowerFaceSmoothing` -> `lower_face_...`)."""
     return _CAMEL_RE.sub(r"_\1", name.strip()).lower()
@@ -177,6 +180,13 @@ def _merge_scalars(
         spec = specs.get(name)
         if spec is None:
             camels = [s.camel for s in specs.values()]
+            shape = _ARKIT_FOLDED.get(str(raw_name).strip().lower())
+            if shape is not None:
+                raise ParamError(
+                    f"unknown {group} parameter {raw_name!r}: {shape} is a blendshape; scale or "
+                    f"shift it with multiplier.{shape}=VALUE or offset.{shape}=VALUE "
+                    "(blendshape_multipliers / blendshape_offsets on the wire)"
+                )
             hint = _suggest(name, specs) or _suggest(str(raw_name), camels)
             raise ParamError(f"unknown {group} parameter {raw_name!r}{hint}")
         merged[name] = _check_scalar(spec, value)
@@ -197,7 +207,10 @@ def _merge_vector(
         # Case-insensitive, so A2F's and Live Link's PascalCase ("JawOpen") work too.
         i = index.get(str(name), folded.get(str(name).lower()))
         if i is None:
-            raise ParamError(f"unknown {group} name {name!r}{_suggest(str(name), index)}")
+            hint = _suggest(str(name), index)
+            if index is EMOTION_INDEX:  # ten names: list them all
+                hint += f" (the emotion classes are {', '.join(EMOTION_NAMES)})"
+            raise ParamError(f"unknown {group} name {name!r}{hint}")
         v = _as_float(f"{group}[{name}]", value)
         if not lo <= v <= hi:
             raise ParamError(

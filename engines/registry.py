@@ -18,14 +18,16 @@ def load_engine(name: str, fps: float, threads: int = 1) -> Engine:
         from facewire.engines.dsp import DspEngine
 
         return DspEngine(fps=fps)
-    if name == "onnx":
-        from facewire.engines.onnx import OnnxEngine
-
-        return OnnxEngine(fps=fps, threads=threads)
-    if name == "tensorrt":
-        from facewire.engines.tensorrt import TensorRTEngine
-
-        return TensorRTEngine(fps=fps)
+    if name in ("onnx", "tensorrt"):
+        try:
+            return _learned_engine(name, fps, threads)
+        except ImportError as exc:
+            # A missing extra is a fact about this machine, not a bug: one clear line
+            # (the CLI prints RuntimeErrors as such), never a traceback.
+            text = str(exc)
+            if name not in text.lower():
+                text = f"the {name} engine cannot run here: {text}"
+            raise RuntimeError(text) from exc
     if name == "auto":
         for candidate in ("tensorrt", "onnx"):
             try:
@@ -38,3 +40,13 @@ def load_engine(name: str, fps: float, threads: int = 1) -> Engine:
         log.warning("engine_fallback", engine="dsp", reason="no learned engine can run here")
         return load_engine("dsp", fps, threads)
     raise RuntimeError(f"unknown engine {name!r} (choose auto, onnx, dsp or tensorrt)")
+
+
+def _learned_engine(name: str, fps: float, threads: int) -> Engine:
+    if name == "onnx":
+        from facewire.engines.onnx import OnnxEngine
+
+        return OnnxEngine(fps=fps, threads=threads)
+    from facewire.engines.tensorrt import TensorRTEngine
+
+    return TensorRTEngine(fps=fps)

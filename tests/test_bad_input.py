@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import math
+import signal
 import subprocess
+import time
 
 import numpy as np
 import pytest
@@ -50,7 +53,10 @@ BAD_MESSAGES = {
     "unknown parameter": (
         encode(
             open_stream=pb.OpenStream(
-                stream_id="p", sample_rate=16000, face_params={"lower_face_strenght": 1.0}
+                stream_id="p",
+                sample_rate=16000,
+                channels=1,
+                face_params={"lower_face_strenght": 1.0},
             )
         ),
         "lower_face_strength",
@@ -58,7 +64,7 @@ BAD_MESSAGES = {
     "parameter out of range": (
         encode(
             open_stream=pb.OpenStream(
-                stream_id="q", sample_rate=16000, emotion_params={"max_emotions": 9}
+                stream_id="q", sample_rate=16000, channels=1, emotion_params={"max_emotions": 9}
             )
         ),
         "max_emotions",
@@ -146,8 +152,86 @@ def test_idle_stream_times_out_with_stream_ended(start_daemon):
         c.send_audio("idle", 0, np.zeros(1600, "<i2"))
         _, frames, ended = s.collect("idle", timeout_s=5)
         st = c.recv_status(2)
+        # A chunk that was on its way is told why, not "unknown stream".
+        c.send_audio("idle", 1, np.zeros(160, "<i2"))
+        late = _error(c)
+        with Client(d.ingest) as other:
+            other.send_audio("idle", 1, np.zeros(160, "<i2"))  # not its stream: no such news
+            assert "unknown stream" in _error(other).message
     assert ended.reason == "timeout" and ended.frames == len(frames) == 3
     assert st.code == Code.WARNING and "no audio" in st.message
+    assert json.loads(st.detail_json) == {"stream_ended": "timeout"}
+    assert "ended by the daemon (reason timeout)" in late.message
+    assert json.loads(late.detail_json) == {"stream_ended": "timeout"}
+    assert c.ended == {"idle": "timeout"}
+
+
+@pytest.mark.parametrize("channels", [0, 9, 2**32 - 1])
+def test_channel_counts_outside_1_to_8_are_refused(dsp_daemon, channels):
+    with Client(dsp_daemon.ingest) as c:
+        o = pb.OpenStream(stream_id="ch", sample_rate=16000, channels=channels)
+        c.send_raw(encode(open_stream=o))
+        st = _error(c)
+        assert f"channels={channels}" in st.message and "1-8" in st.message
+        c.open_stream("ch", 16000, channels=8)  # the top of the range opens
+        c.close_stream("ch")
+
+
+def test_seq_gaps_get_one_warning_per_burst(dsp_daemon):
+    from facewire.actors.ingest import GAP_WARNING_INTERVAL_S
+
+    block = np.zeros(320, "<i2")
+    with Client(dsp_daemon.ingest) as c:
+        c.open_stream("gappy", 16000)
+        for seq in (0, 1, 5, 9, 20):  # three gaps in a burst
+            c.send_audio("gappy", seq, block)
+        c.open_stream("sync", 16000)  # its OK comes after every reply to the chunks above
+        warnings = [s for s in c.statuses if s.code == Code.WARNING]
+        assert len(warnings) == 1, warnings
+        assert warnings[0].stream_id == "gappy"
+        assert warnings[0].message.startswith("seq gap: expected 2, got 5")
+        # The rate limit's window, not synchronisation: the next burst is reported again.
+        time.sleep(GAP_WARNING_INTERVAL_S + 0.1)
+        c.send_audio("gappy", 30, block)
+        c.close_stream("gappy")
+        warnings = [s for s in c.statuses if s.code == Code.WARNING]
+        assert len(warnings) == 2, warnings
+        assert "expected 21, got 30 (2 more since the last warning)" in warnings[1].message
+        counters = Control(dsp_daemon.control).status()["actors"]["ingest"]["counters"]
+        assert counters["seq_gaps"] == 4
+
+
+def test_send_says_the_daemon_ended_the_stream_when_it_shuts_down(dsp_daemon):
+    d = dsp_daemon
+    send = subprocess.Popen(
+        [
+            FACEWIRE,
+            "send",
+            str(EXAMPLE_WAV),
+            "--realtime",
+            "--ingest",
+            d.ingest,
+            "--stream-id",
+            "talk",
+        ],  # fmt: skip
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while "talk" not in Control(d.control).status()["streams"]:
+            assert time.monotonic() < deadline and send.poll() is None, "the stream never opened"
+            time.sleep(0.02)
+        d.signal(signal.SIGTERM)
+        out, err = send.communicate(timeout=20)
+    finally:
+        if send.poll() is None:
+            send.kill()
+    assert send.returncode == 1, err
+    assert "the daemon ended stream 'talk' (reason shutdown)" in err, err
+    assert "unknown stream" not in err and "sent " not in out
+    assert d.proc.wait(10) == 0
 
 
 @pytest.mark.parametrize(

@@ -129,6 +129,35 @@ def test_plot_flag_and_plot_command(tmp_path):
     assert r.returncode == 2 and "--plot" in r.stderr
 
 
+@pytest.mark.parametrize("fmt", ["json", "csv", "a2f", "npz"])
+def test_plot_reads_back_every_format_convert_writes(tmp_path, fmt):
+    """Whatever the file is called: A2F JSON as take.json, npz as take.json."""
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "take.json"
+    wav = tmp_path / "speech.wav"
+    wav.write_bytes(EXAMPLE_WAV.read_bytes())
+    r = _run("convert", str(wav), "-o", str(out), "--format", fmt, "--engine", "dsp", "-q")
+    assert r.returncode == 0, r.stderr
+    r = _run("plot", str(out), "-o", str(tmp_path / "by-content.png"))
+    assert r.returncode == 0, r.stderr
+    assert "90 frames at 30 fps" in r.stdout
+    assert (tmp_path / "by-content.png").read_bytes()[:8] == PNG_MAGIC
+    r = _run("plot", str(out), "--format", fmt, "-o", str(tmp_path / "named.png"))
+    assert r.returncode == 0, r.stderr
+    if fmt == "a2f":
+        import json
+
+        assert json.loads(out.read_text())["trackPath"] == str(wav)  # docs/FORMATS.md
+
+
+def test_plot_of_a_file_that_is_no_animation_is_one_line(tmp_path):
+    bad = tmp_path / "notes.json"
+    bad.write_text('{"hello": 1}')
+    r = _run("plot", str(bad))
+    assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, r.stderr
+    assert "fmt=" not in r.stderr and "notes.json" in r.stderr
+
+
 def test_clashing_outputs_are_refused_before_any_work(tmp_path, example_pcm):
     pcm, rate = example_pcm
     for sub in ("x", "y"):
@@ -138,3 +167,136 @@ def test_clashing_outputs_are_refused_before_any_work(tmp_path, example_pcm):
              "-o", str(tmp_path / "out"), "--engine", "dsp")  # fmt: skip
     assert r.returncode == 2 and "line.json" in r.stderr
     assert not (tmp_path / "out").exists()
+
+
+def _gpu_extra_importable() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("cupy") is not None
+
+
+@pytest.mark.skipif(_gpu_extra_importable(), reason="the gpu extra is installed here")
+def test_tensorrt_without_the_gpu_extra_is_one_line_and_exit_2(tmp_path):
+    r = _run("convert", str(EXAMPLE_WAV), "-o", str(tmp_path / "t.json"), "--engine", "tensorrt")
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+    assert "gpu extra" in r.stderr and not (tmp_path / "t.json").exists()
+    eps = {k: f"ipc://{tmp_path}/{k}" for k in ("ingest", "pub", "control")}
+    r = _run("run", "--engine", "tensorrt", *(f"--{k}={v}" for k, v in eps.items()))
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.count("\n") == 1 and "gpu extra" in r.stderr, r.stderr
+
+
+def test_truncated_wav_converts_what_is_there_and_says_so(tmp_path, example_pcm):
+    pcm, rate = example_pcm
+    whole = tmp_path / "whole.wav"
+    sf.write(str(whole), pcm, rate, subtype="PCM_16")
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(data[: 44 + (len(data) - 44) // 2])  # a download that stopped half-way
+    r = _run("convert", str(cut), "-o", str(tmp_path / "cut.json"), "--engine", "dsp", "-q")
+    assert r.returncode == 0, r.stderr
+    warning = [line for line in r.stderr.splitlines() if "warning" in line]
+    assert len(warning) == 1, r.stderr
+    assert "cut.wav" in warning[0] and "truncated" in warning[0]
+    assert f"{len(pcm) / rate:.2f} s" in warning[0] and f"{len(pcm) / 2 / rate:.2f} s" in warning[0]
+    assert "45 frames" in r.stdout
+    r = _run("convert", str(whole), "-o", str(tmp_path / "whole.json"), "--engine", "dsp", "-q")
+    assert r.returncode == 0 and r.stderr == "", r.stderr  # a whole file: no word
+
+
+def test_confusing_paths_are_usage_errors(tmp_path):
+    folder = tmp_path / "takes"
+    folder.mkdir()
+    r = _run("convert", str(folder), "-o", str(tmp_path / "x.json"), "--engine", "dsp")
+    assert r.returncode == 2 and "is a directory" in r.stderr and "no such file" not in r.stderr
+    r = _run("convert", str(EXAMPLE_WAV), str(folder / "nope.wav"), "-o",
+             str(tmp_path / "many.json"), "--engine", "dsp")  # fmt: skip
+    assert r.returncode == 2 and "many.json" in r.stderr and "DIRECTORY" in r.stderr, r.stderr
+    assert not (tmp_path / "many.json").exists()
+    r = _run("convert", str(EXAMPLE_WAV), "-o", str(tmp_path / "x.txt"), "--engine", "dsp")
+    assert r.returncode == 2 and "--format" in r.stderr and not (tmp_path / "x.txt").exists()
+    # An existing directory takes one input too.
+    r = _run("convert", str(EXAMPLE_WAV), "-o", str(folder), "--engine", "dsp", "-q")
+    assert r.returncode == 0 and (folder / "example.json").is_file(), r.stderr
+
+
+def test_plot_flag_without_matplotlib_writes_the_curves_and_warns(tmp_path):
+    """The plot extra missing: `import matplotlib` fails in this process, as it would."""
+    import sys
+
+    out = tmp_path / "take.csv"
+    code = (
+        "import sys; sys.modules['matplotlib'] = None\n"
+        "from facewire.cli import main\n"
+        f"sys.exit(main(['convert', {str(EXAMPLE_WAV)!r}, '-o', {str(out)!r}, "
+        "'--engine', 'dsp', '-q', '--plot']))"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "warning" in r.stderr and "facewire[plot]" in r.stderr, r.stderr
+    assert read_animation(out).n_frames == 90
+    assert not (tmp_path / "take.png").exists()
+
+
+def test_every_audio_format_the_help_names_converts(tmp_path, example_pcm):
+    r = _run("convert", "--help")
+    assert r.returncode == 0
+    for fmt in ("wav", "flac", "ogg", "mp3", "libsndfile"):
+        assert fmt in r.stdout, r.stdout
+    pcm, rate = example_pcm
+    files = []
+    for ext in ("wav", "flac", "ogg", "mp3"):
+        files.append(tmp_path / f"speech-{ext}.{ext}")
+        sf.write(str(files[-1]), pcm, rate)
+    out = tmp_path / "out"
+    r = _run("convert", *map(str, files), "-o", str(out), "--engine", "dsp", "-j", "1")
+    assert r.returncode == 0, r.stderr
+    for f in files:
+        # mp3 and ogg encoders pad a little; every file still gives ~3 s of frames.
+        assert 89 <= read_animation(out / f"{f.stem}.json").n_frames <= 92
+
+
+def test_every_option_of_the_user_commands_has_help():
+    from facewire.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    for name in ("convert", "run", "send", "listen", "status", "plot", "view"):
+        for action in sub.choices[name]._actions:
+            assert action.help, f"facewire {name} {'/'.join(action.option_strings) or action.dest}"
+
+
+@pytest.mark.parametrize(
+    "argv,fragments",
+    [
+        (["convert", str(EXAMPLE_WAV)], ["-o/--output"]),
+        (
+            ["convert", str(EXAMPLE_WAV), "-o", "x.json", "--param", "jawOpen=0.5"],
+            ["multiplier.jawOpen"],
+        ),  # fmt: skip
+        (
+            ["convert", str(EXAMPLE_WAV), "-o", "x.json", "--emotion", "happy=1"],
+            ["amazement, anger, cheekiness, disgust, fear, grief, joy, outofbreath, pain, sadness"],
+        ),
+        (
+            ["convert", str(EXAMPLE_WAV), "-o", "x.json", "--param", "lower_face_strength=9"],
+            ["lower_face_strength", "0..2"],
+        ),  # fmt: skip
+        (["convert", str(EXAMPLE_WAV), "-o", "x.json", "--jobs", "0"], ["--jobs"]),
+        (["convert", str(EXAMPLE_WAV), "-o", "x.json", "--fps", "500"], ["24..60"]),
+        (["send", str(EXAMPLE_WAV), "--chunk-ms", "0"], ["--chunk-ms"]),
+        (["send", str(EXAMPLE_WAV), "--param", "bogus"], ["NAME=VALUE"]),
+        (["listen", "--count", "-1"], ["--count"]),
+        (["status", "--timeout", "0"], ["--timeout"]),
+        (["run", "--fps", "500"], ["24..60"]),
+        (["plot"], ["input"]),
+    ],
+)
+def test_usage_errors_exit_2(tmp_path, argv, fragments):
+    r = _run(*argv, cwd=tmp_path)
+    assert r.returncode == 2, (argv, r.stderr)
+    assert "Traceback" not in r.stderr
+    for fragment in fragments:
+        assert fragment in r.stderr, (argv, r.stderr)
+    assert not (tmp_path / "x.json").exists()

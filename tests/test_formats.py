@@ -302,6 +302,27 @@ def test_npz_readable_by_numpy_without_pickle(tmp_path, anim: Animation) -> None
 # ---------------------------------------------------------------- choosing formats
 
 
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+@pytest.mark.parametrize("name", ["take.json", "take.dat"])
+def test_every_format_reads_back_by_content_whatever_its_name(tmp_path, anim, fmt, name) -> None:
+    """A2F JSON saved as take.json, an npz without its extension: the content decides."""
+    path = tmp_path / name
+    write_animation(anim, path, fmt=fmt)
+    back = read_animation(path)
+    assert back.fps == 30.0 and back.n_frames == anim.n_frames
+    np.testing.assert_allclose(back.weights[:, :52], anim.weights[:, :52], atol=1e-6)
+    if fmt in ("json", "npz"):
+        np.testing.assert_allclose(back.emotions, anim.emotions, atol=1e-6)
+    assert read_animation(path, fmt=fmt).n_frames == anim.n_frames
+
+
+def test_unrecognised_content_names_the_readable_formats(tmp_path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("hello\n")
+    with pytest.raises(ValueError, match="Live Link Face CSV, Audio2Face JSON or NumPy"):
+        read_animation(path)
+
+
 def test_format_from_extension() -> None:
     assert format_for_path("a/b.A2F.JSON") == "a2f"
     assert format_for_path("b.json") == "json"
@@ -319,6 +340,7 @@ def test_unknown_format_and_stdout_rules(tmp_path, anim: Animation, capsys) -> N
         write_animation(anim, "-", fmt="npz")
     with pytest.raises(ValueError, match="stdout needs fmt"):
         write_animation(anim, "-")
+    write_animation(anim, tmp_path / "x.json")
     with pytest.raises(ValueError, match="CSV only"):
         read_animation(tmp_path / "x.json", fps=30)
 

@@ -56,3 +56,23 @@ def test_missing_matplotlib_names_the_extra(tmp_path, monkeypatch) -> None:
     with pytest.raises(ImportError, match=r"facewire\[plot\]"):
         plot_animation(_anim(), tmp_path / "face.png")
     assert not (tmp_path / "face.png").exists()
+
+
+def test_the_readme_curve_picture_is_drawn_from_the_shipped_model() -> None:
+    """docs/curves.png carries the numbers it shows; `make_pictures.py --check` converts the
+    clip with the committed weights and compares. A failure here means: rerun
+    `.venv/bin/python docs/make_pictures.py` and commit both pictures."""
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("PIL")
+    import subprocess
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    r = subprocess.run(
+        [sys.executable, str(repo / "docs" / "make_pictures.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "matches the shipped model" in r.stdout

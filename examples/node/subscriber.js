@@ -1,9 +1,11 @@
 // Print a facewire daemon's frames: ZeroMQ SUB (topic = stream id) + protobuf Envelopes.
 //
-//   node subscriber.js [PUB_ENDPOINT] [--count N] [--stream ID]
+//   node subscriber.js [PUB_ENDPOINT] [--stream ID] [--count N] [--follow]
 //
 // PUB_ENDPOINT defaults to tcp://127.0.0.1:5556. Each AnimationFrame prints one line:
 // stream, seq, timecode and jawOpen; StreamStarted/StreamEnded print a summary.
+// It exits after the first StreamEnded (one utterance, then the shell prompt is back),
+// or after N frames with --count; --follow keeps it running across streams.
 "use strict";
 const path = require("path");
 const protobuf = require("protobufjs");
@@ -12,11 +14,16 @@ const zmq = require("zeromq");
 const PROTO = path.join(__dirname, "..", "..", "proto", "facewire.proto");
 
 function parseArgs(argv) {
-  const opts = { endpoint: "tcp://127.0.0.1:5556", count: 0, stream: "" };
+  const opts = { endpoint: "tcp://127.0.0.1:5556", count: 0, stream: "", follow: false };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === "--count") opts.count = Number(argv[++i]);
     else if (argv[i] === "--stream") opts.stream = argv[++i];
+    else if (argv[i] === "--follow") opts.follow = true;
+    else if (argv[i].startsWith("-")) throw new Error(`unknown option ${argv[i]}`);
     else opts.endpoint = argv[i];
+  }
+  if (!Number.isInteger(opts.count) || opts.count < 0) {
+    throw new Error("--count needs a whole number of frames (0: no limit)");
   }
   return opts;
 }
@@ -48,6 +55,7 @@ async function main() {
       if (opts.count && frames >= opts.count) break;
     } else if (env.streamEnded) {
       console.log(`${sid} ended: ${env.streamEnded.frames} frames (${env.streamEnded.reason})`);
+      if (!opts.follow) break;
     }
   }
   sub.close();

@@ -841,7 +841,7 @@ namespace Facewire.V1 {
     public const int ChannelsFieldNumber = 3;
     private uint channels_;
     /// <summary>
-    /// 0 means 1; interleaved frames are mixed down to mono
+    /// 1..8, interleaved frames mixed down to mono; 0 (unset) is an ERROR
     /// </summary>
     [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
     [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]
@@ -1316,7 +1316,7 @@ namespace Facewire.V1 {
     public const int SeqFieldNumber = 2;
     private ulong seq_;
     /// <summary>
-    /// per stream, from 0; a gap is counted and logged
+    /// per stream, from 0; a gap is counted, logged, and gets one WARNING per burst
     /// </summary>
     [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
     [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]
@@ -3102,7 +3102,8 @@ namespace Facewire.V1 {
     public const int DetailJsonFieldNumber = 4;
     private string detailJson_ = "";
     /// <summary>
-    /// machine-readable detail (control replies: counters, streams)
+    /// machine-readable detail (control replies: counters, streams;
+    /// {"stream_ended": reason} when the daemon ended a client's stream)
     /// </summary>
     [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
     [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]
