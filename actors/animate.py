@@ -18,8 +18,8 @@ from facewire.stages import params_from, retune
 class AnimateActor(Actor):
     name = "animate"
 
-    def __init__(self, ctx, fps: float, seed: int, hwm: int, downstream: str = "publish"):
-        super().__init__(ctx, downstream, hwm)
+    def __init__(self, ctx, fps: float, seed: int):
+        super().__init__(ctx)  # a chain stage: the chain (facewire.chain) sends what it emits
         self.fps = fps
         self.seed = seed
         self.streams: dict[str, tuple[FaceAnimator, dict]] = {}

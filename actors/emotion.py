@@ -20,8 +20,8 @@ from facewire.stages import EmotionStage, params_from, retune
 class EmotionActor(Actor):
     name = "emotion"
 
-    def __init__(self, ctx: zmq.Context, fps: float, hwm: int, downstream: str = "animate"):
-        super().__init__(ctx, downstream, hwm)
+    def __init__(self, ctx: zmq.Context, fps: float):
+        super().__init__(ctx)  # a chain stage: the chain (facewire.chain) sends what it emits
         self.fps = fps
         self.streams: dict[str, tuple[EmotionStage, dict]] = {}
 

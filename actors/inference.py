@@ -25,11 +25,9 @@ class InferenceActor(Actor):
         self,
         ctx: zmq.Context,
         engine: Engine,
-        hwm: int,
-        downstream: str = "emotion",
         vad: str = "silero",
     ) -> None:
-        super().__init__(ctx, downstream, hwm)
+        super().__init__(ctx)  # a chain stage: the chain (facewire.chain) sends what it emits
         self.batch = LipsyncBatch(engine, vad)
         self.arrival: dict[str, int] = {}  # newest audio arrival stamp per stream (ns)
         self.closing: dict[str, Message] = {}

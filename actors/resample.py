@@ -22,8 +22,8 @@ from facewire.stages import merge_maps, params_from
 class ResampleActor(Actor):
     name = "resample"
 
-    def __init__(self, ctx: zmq.Context, hwm: int, downstream: str = "inference") -> None:
-        super().__init__(ctx, downstream, hwm)
+    def __init__(self, ctx: zmq.Context) -> None:
+        super().__init__(ctx)  # a chain stage: the chain (facewire.chain) sends what it emits
         # Per stream: the resampler, the wire parameter maps and the input_strength they give.
         self.streams: dict[str, tuple[StreamResampler, dict, np.float32]] = {}
 

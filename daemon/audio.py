@@ -152,8 +152,3 @@ class StreamResampler:
         if self._soxr is None:
             return pcm_f32
         return self._soxr.resample_chunk(pcm_f32, last=last)
-
-
-def resample(pcm_f32: np.ndarray, in_rate: int) -> np.ndarray:
-    """Offline resampling of a whole utterance through the same streaming path."""
-    return StreamResampler(in_rate).process(pcm_f32, last=True)

@@ -123,12 +123,6 @@ def cmd_run(args) -> int:
     return 0
 
 
-def _build_engine(args, cfg):
-    from facewire.engines.registry import load_engine
-
-    return load_engine(cfg.daemon.engine, cfg.daemon.fps, cfg.daemon.engine_threads)
-
-
 CURVE_SUFFIXES = (".a2f.json", ".json", ".csv", ".npz")
 
 

@@ -16,14 +16,13 @@ from facewire.engines.base import Engine
 def pipeline(ctx: zmq.Context, cfg: Config, engine: Engine, publish: str | list[str]) -> ChainActor:
     """The per-stream actors as one chain (facewire.chain); `publish` is where it sends
     frames: "publish" in process, or the daemon's ipc endpoint."""
-    hwm = cfg.sockets.queue_hwm
     stages = [
-        ResampleActor(ctx, hwm),
-        InferenceActor(ctx, engine, hwm, vad=cfg.daemon.vad),
-        EmotionActor(ctx, engine.fps, hwm),
-        AnimateActor(ctx, engine.fps, cfg.daemon.seed, hwm),
+        ResampleActor(ctx),
+        InferenceActor(ctx, engine, vad=cfg.daemon.vad),
+        EmotionActor(ctx, engine.fps),
+        AnimateActor(ctx, engine.fps, cfg.daemon.seed),
     ]
-    return ChainActor(ctx, stages, publish, hwm)
+    return ChainActor(ctx, stages, publish, cfg.sockets.queue_hwm)
 
 
 def engine_info(engine: Engine) -> dict:

@@ -12,7 +12,7 @@ import zmq
 
 from facewire import config
 from facewire.actor import Actor
-from facewire.audio import AudioError, StreamResampler, decode_pcm, resample
+from facewire.audio import AudioError, StreamResampler, decode_pcm
 from facewire.engines.base import FpsResampler, frames_for
 from facewire.engines.features import StreamingWindows, log_mel, log_mel_windows
 from facewire.messages import Message, pack, recv, shard_of, unpack
@@ -155,7 +155,7 @@ def test_decode_pcm_mixes_down_and_validates():
 def test_resampling_is_chunk_size_invariant(rate, example_pcm):
     pcm, src = example_pcm
     x = soxr.resample(pcm, src, rate).astype(np.float32)
-    whole = resample(x, rate)
+    whole = StreamResampler(rate).process(x, last=True)  # the whole clip in one call
     for chunk in (17, 441, 4096):
         r = StreamResampler(rate)
         parts = [r.process(x[i : i + chunk]) for i in range(0, len(x), chunk)]
