@@ -1,0 +1,76 @@
+"""CPU cost of the emotion estimator per audio second per stream, batched as the daemon runs it.
+
+    python bench/emotion_cost.py [--streams 16 64] [--seconds 20] [--model builtin rules]
+
+N streams of real speech arrive in 20 ms chunks; each round does what the emotion actor does:
+feed every stream, take the frames the lip-sync stage has released (audio time minus its
+60 ms lookahead), then EmotionStage.catch_up_all (one batched model call for every stream
+that is due). Target: <= 0.001 CPU s per audio s per stream (issue 13).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import RATE, print_rows, speech_16k, stream_audio  # noqa: E402
+
+LOOKAHEAD_S = 0.06  # the lip-sync model's; frames are released this long after their audio
+
+
+def measure(model_name: str, n: int, seconds: float) -> dict:
+    from facewire.engines.emotion_model import load_emotion_model
+    from facewire.engines.params import StreamParams
+    from facewire.stages import EmotionStage
+
+    model = load_emotion_model(model_name)
+    speech = speech_16k()
+    pcms = [stream_audio(speech, i, seconds) for i in range(n)]
+    stages = [EmotionStage(StreamParams.defaults(), 30.0, model) for _ in range(n)]
+    done = [0] * n
+    step = RATE * 20 // 1000
+    cpu = 0.0
+    for pos in range(0, len(pcms[0]), step):
+        c0 = time.process_time()
+        for i, (stage, pcm) in enumerate(zip(stages, pcms, strict=True)):
+            stage.feed(pcm[pos : pos + step])
+            due = int(((pos + step) / RATE - LOOKAHEAD_S) * 30.0) - done[i]
+            if due > 0:
+                stage.frames(done[i], due)
+                done[i] += due
+        EmotionStage.catch_up_all(stages)
+        cpu += time.process_time() - c0
+    import os
+
+    return {
+        "model": model_name,
+        "streams": n,
+        "cpu_s_per_audio_s_per_stream": round(cpu / (n * seconds), 6),
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--streams", type=int, nargs="+", default=[16, 64])
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--model", nargs="+", default=["builtin", "rules"])
+    ap.add_argument("--json", help="also write the rows (with the machine) here")
+    args = ap.parse_args()
+    rows = (measure(m, n, args.seconds) for m in args.model for n in args.streams)
+    print_rows(
+        "| model | streams | CPU s per audio s per stream | load avg |\n|---|---|---|---|",
+        lambda r: (
+            f"| {r['model']} | {r['streams']} | {r['cpu_s_per_audio_s_per_stream']:.5f} "
+            f"| {r['load_avg_1m']} |"
+        ),
+        rows,
+        args.json,
+    )
+
+
+if __name__ == "__main__":
+    main()
