@@ -1,6 +1,6 @@
 """The learned emotion estimator: a small network over the voice, batched over streams.
 
-Every UPDATE_HOPS hops (0.2 s) of a stream's audio, its last WINDOW_HOPS hops (1.6 s) of
+Every UPDATE_HOPS hops (0.24 s) of a stream's audio, its last WINDOW_HOPS hops (1.6 s) of
 features (engines/emotion_features.py), normalised against the stream's running baseline, go
 through the network (training/emotion.py; ONNX, committed as models/emotion.onnx with its
 card EMOTION_CARD.md). `EmotionModel.analyse` gathers the due updates of every stream it is
@@ -33,9 +33,9 @@ from facewire.engines.base import frames_for
 
 BUILTIN = Path(__file__).resolve().parent / "models" / "emotion.onnx"
 FORMAT = "facewire-emotion-1"
-UPDATE_HOPS = 10  # a new estimate every 0.2 s
-WINDOW_HOPS = 80  # over the last 1.6 s
-HISTORY_HOPS = 500  # 10 s of energies kept for the noise floor
+UPDATE_HOPS = 6  # a new estimate every 0.24 s
+WINDOW_HOPS = 40  # over the last 1.6 s
+HISTORY_HOPS = 250  # 10 s of energies kept for the noise floor
 MIN_ACTIVE = 0.15  # less speech than this share of the window: no emotion (all zeros)
 FULL_ACTIVE = 0.35  # from this share of speech on the estimate counts fully
 N_CLASSES = len(EMOTION_NAMES)
@@ -97,17 +97,17 @@ class EmotionModel:
             return
         blocks = [est.windows(k) for est, k in work]
         feats = ef.hop_features(np.concatenate(blocks))
-        rows, gates, owners = [], [], []
+        steps, owners = [], []
         at = 0
         for (est, k), block in zip(work, blocks, strict=True):
-            f = feats[at : at + len(block)][1:]  # the first row is the predecessor hop
+            f = feats[at : at + len(block)]
             at += len(block)
+            est.add_steps(f)
             for u in range(k):
-                row, gate = est.step(f[u * UPDATE_HOPS : (u + 1) * UPDATE_HOPS])
-                rows.append(row)
-                gates.append(gate)
+                steps.append(est.step(f[u * UPDATE_HOPS : (u + 1) * UPDATE_HOPS]))
                 owners.append(est)
-        probs = self._run(np.stack(rows))
+        window, active, mean, std, gates = (np.stack(c) for c in zip(*steps, strict=True))
+        probs = self._run(ef.normalise(window, active, mean, std))
         for est, p, gate in zip(owners, probs, gates, strict=True):
             out = np.zeros(N_CLASSES, np.float32)
             if gate > 0:
@@ -128,8 +128,9 @@ class NetEstimator:
     def __init__(self, model: EmotionModel, fps: float) -> None:
         self.model = model
         self.fps = float(fps)
-        self._buf = np.zeros(ef.WIN, np.float32)  # silence before the stream's start
-        self._offset = -ef.WIN  # stream sample index of _buf[0]
+        self._buf = np.zeros(ef.WIN - ef.HOP, np.float32)  # silence before the stream
+        self._offset = ef.HOP - ef.WIN  # stream sample index of _buf[0]
+        self._last_row = ef.SILENT_ROW  # raw features of the latest hop
         self._samples = 0
         self._hops_done = 0
         self._energy = np.zeros(0)  # last HISTORY_HOPS hop energies
@@ -169,16 +170,22 @@ class NetEstimator:
         return max(k, 0)
 
     def windows(self, k: int) -> np.ndarray:
-        """Analysis windows of the next k updates' hops (plus their predecessor hop)."""
+        """Analysis windows of the next k updates' hops."""
         out = ef.hop_windows(self._buf, self._hops_done, k * UPDATE_HOPS, self._offset)
-        keep_from = (self._hops_done + k * UPDATE_HOPS) * ef.HOP - ef.WIN - self._offset
+        keep_from = (self._hops_done + k * UPDATE_HOPS + 1) * ef.HOP - ef.WIN - self._offset
         self._buf = self._buf[keep_from:]
         self._offset += keep_from
         return out
 
-    def step(self, feats: np.ndarray) -> tuple[np.ndarray, float]:
-        """Take one update's UPDATE_HOPS hops of features; returns the network input for the
-        window ending here and the speech gate (0 = no emotion, 1 = full weight)."""
+    def add_steps(self, feats: np.ndarray) -> None:
+        """Fill the perturbation columns of this stream's next hops (ef.add_steps)."""
+        ef.add_steps(feats, self._last_row)
+        self._last_row = feats[-1]
+
+    def step(self, feats: np.ndarray) -> tuple:
+        """Take one update's UPDATE_HOPS hops of features. Returns the window ending here
+        (raw hops, speech flags), the baseline (mean, std) to normalise it with, and the
+        speech gate (0 = no emotion, 1 = full weight)."""
         self._hops_done += len(feats)
         self._energy = np.concatenate([self._energy, feats[:, ef.ENERGY_COL]])[-HISTORY_HOPS:]
         active = ef.active_mask(feats[:, ef.ENERGY_COL], ef.noise_floor(self._energy))
@@ -188,7 +195,7 @@ class NetEstimator:
         mean, std = self._baseline.mean_std()
         share = float(self._active.mean())
         gate = 0.0 if share < MIN_ACTIVE else min(1.0, share / FULL_ACTIVE)
-        return ef.normalise(self._feats, self._active, mean, std), gate
+        return self._feats, self._active, mean, std, gate
 
     def pop(self, count: int) -> np.ndarray:
         """Raw probabilities (count, 10) float32 for the next `count` frames."""

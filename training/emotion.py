@@ -33,7 +33,7 @@ from facewire.engines.emotion_model import FORMAT, UPDATE_HOPS, WINDOW_HOPS
 from training.emotion_data import CACHE, SPEECH, Clip, features, list_clips
 
 CLASSES = ("neutral", "anger", "joy", "sadness", "fear", "disgust")
-PRIOR_HOPS = 750.0  # the prior weighs as 15 s of speech
+PRIOR_HOPS = 375.0  # the prior weighs as 15 s of speech
 WIDTH = 48
 
 
@@ -144,12 +144,12 @@ def sample_batch(corpus: Corpus, by_class: list[list[int]], prior, rng, size: in
         feats, active = corpus.feats[i][k], corpus.active[i][k]
         if active.sum() < 10:
             continue
-        end = int(rng.integers(min(30, len(feats)), len(feats) + 1))
+        end = int(rng.integers(min(15, len(feats)), len(feats) + 1))
         if rng.random() < 0.4:
             base = cold_baseline(prior, feats, active, end)
         else:
             stats = corpus.speaker_stats[corpus.clips[i].speaker]
-            base = warm_baseline(prior, stats, float(rng.uniform(200, 6000)))
+            base = warm_baseline(prior, stats, float(rng.uniform(100, 3000)))  # 4-120 s
         x = window(feats, active, end, base)
         if (x != 0).any(axis=1).mean() < 0.15:  # the run-time gate gives no estimate here
             continue
@@ -170,7 +170,7 @@ def clip_scores(net, corpus: Corpus, idx: list[int], prior, warm: bool) -> np.nd
         xs = []
         for end in range(UPDATE_HOPS, len(feats) + 1, UPDATE_HOPS):
             base = (
-                warm_baseline(prior, stats, 3000.0)
+                warm_baseline(prior, stats, 1500.0)
                 if warm
                 else cold_baseline(prior, feats, active, end)
             )

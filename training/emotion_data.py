@@ -99,7 +99,8 @@ def augmented(pcm: np.ndarray, seed: int) -> np.ndarray:
 
 def features(clip: Clip, copy: int, cache: Path = CACHE) -> np.ndarray:
     """Cached ef.clip_features of copy `copy` of a clip (0 = clean, k > 0 = augmented)."""
-    key = hashlib.sha1(f"{clip.path.resolve()}|{copy}|{ef.FEATURE_NAMES}".encode()).hexdigest()
+    version = f"{ef.FEATURE_NAMES}|{ef.HOP}|{ef.WIN}|{ef.VERSION}"
+    key = hashlib.sha1(f"{clip.path.resolve()}|{copy}|{version}".encode()).hexdigest()
     path = cache / f"{key[:20]}.npy"
     if path.exists():
         return np.load(path)
