@@ -41,8 +41,6 @@ SHIMMER_COL = FEATURE_NAMES.index("shimmer")
 # The raw row of a hop of digital silence (the hop before a stream's first).
 SILENT_ROW = np.full(N_FEATURES, np.nan)
 SILENT_ROW[ENERGY_COL] = -100.0
-# Columns measured only on voiced hops (elsewhere they read as the baseline: z = 0).
-VOICED_COLS = np.array([FEATURE_NAMES.index(n) for n in ("f0", "jitter")])
 
 _HANN = np.hanning(WIN + 2)[1:-1]
 _FREQS = np.fft.rfftfreq(N_FFT, 1.0 / SAMPLE_RATE)

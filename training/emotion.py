@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from facewire.engines import emotion_features as ef
-from facewire.engines.emotion_model import FORMAT, UPDATE_HOPS, WINDOW_HOPS
+from facewire.engines.emotion_model import FORMAT, MIN_ACTIVE, UPDATE_HOPS, WINDOW_HOPS
 from training.emotion_data import CACHE, SPEECH, Clip, features, list_clips
 
 CLASSES = ("neutral", "anger", "joy", "sadness", "fear", "disgust")
@@ -151,7 +151,7 @@ def sample_batch(corpus: Corpus, by_class: list[list[int]], prior, rng, size: in
             stats = corpus.speaker_stats[corpus.clips[i].speaker]
             base = warm_baseline(prior, stats, float(rng.uniform(100, 3000)))  # 4-120 s
         x = window(feats, active, end, base)
-        if (x != 0).any(axis=1).mean() < 0.15:  # the run-time gate gives no estimate here
+        if (x != 0).any(axis=1).mean() < MIN_ACTIVE:  # the run-time gate gives no estimate
             continue
         xs.append(x)
         ys.append(y)
@@ -175,7 +175,7 @@ def clip_scores(net, corpus: Corpus, idx: list[int], prior, warm: bool) -> np.nd
                 else cold_baseline(prior, feats, active, end)
             )
             x = window(feats, active, end, base)
-            if (x != 0).any(axis=1).mean() >= 0.15:
+            if (x != 0).any(axis=1).mean() >= MIN_ACTIVE:
                 xs.append(x)
         if not xs:
             out.append(np.full(len(CLASSES), np.nan))
