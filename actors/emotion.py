@@ -4,7 +4,7 @@ In:  open / audio16 (for the voice estimator, with client hints) / frames / clos
 Out: open, frames (+ emotions (n, 10) post-processed and emotions_raw (n, 10)), close, params.
 The estimator sees the audio before the frames that need it (the inference actor forwards
 audio16 first), so an emotion never waits on the lip-sync lookahead; its analysis runs after
-each round's frames have been sent.
+each round's frames have been sent, for all streams in one batched model call.
 Drops: nothing; this edge blocks.
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 import zmq
 
 from facewire.actor import Actor
+from facewire.engines.emotion_model import EmotionModel, RulesModel
 from facewire.messages import Message
 from facewire.stages import EmotionStage, params_from, retune
 
@@ -20,16 +21,17 @@ from facewire.stages import EmotionStage, params_from, retune
 class EmotionActor(Actor):
     name = "emotion"
 
-    def __init__(self, ctx: zmq.Context, fps: float):
+    def __init__(self, ctx: zmq.Context, fps: float, model: EmotionModel | RulesModel):
         super().__init__(ctx)  # a chain stage: the chain (facewire.chain) sends what it emits
         self.fps = fps
+        self.model = model
         self.streams: dict[str, tuple[EmotionStage, dict]] = {}
 
     def on_message(self, msg: Message) -> None:
         sid = msg.stream
         if msg.kind == "open":
             maps = msg.fields["params"]
-            self.streams[sid] = (EmotionStage(params_from(maps), self.fps), maps)
+            self.streams[sid] = (EmotionStage(params_from(maps), self.fps, self.model), maps)
             self.emit(msg)
         elif msg.kind == "audio16":
             if sid in self.streams:
@@ -65,5 +67,4 @@ class EmotionActor(Actor):
         # estimator updates of streams whose audio just arrived (they are needed ~90 ms
         # later, when those streams' frames come).
         self.flush()
-        for stage, _ in self.streams.values():
-            stage.catch_up()
+        EmotionStage.catch_up_all([stage for stage, _ in self.streams.values()])

@@ -34,6 +34,7 @@ def _cpu() -> float:
 
 def measure(engine_name: str, vad: str, n: int, seconds: float) -> dict:
     """CPU s per audio s per stream of each stage for N streams."""
+    from facewire.engines.emotion_model import load_emotion_model
     from facewire.engines.face import FaceAnimator
     from facewire.engines.registry import load_engine
     from facewire.engines.vad import make_vad
@@ -47,7 +48,8 @@ def measure(engine_name: str, vad: str, n: int, seconds: float) -> dict:
     sids = [f"s{i}" for i in range(n)]
     batch = LipsyncBatch(engine, vad)
     params = params_from({})
-    emotion = {sid: EmotionStage(params, engine.fps) for sid in sids}
+    emotion_model = load_emotion_model()
+    emotion = {sid: EmotionStage(params, engine.fps, emotion_model) for sid in sids}
     face = {sid: FaceAnimator(params, engine.fps, i) for i, sid in enumerate(sids)}
     vads = {sid: make_vad(vad, engine.fps) for sid in sids}  # timed alone, below
     for sid in sids:
@@ -68,6 +70,7 @@ def measure(engine_name: str, vad: str, n: int, seconds: float) -> dict:
         for sid, pcm in zip(sids, pcms, strict=True):
             emotion[sid].feed(pcm[pos : pos + step])
         emo = {sid: emotion[sid].frames(o.first, len(o.lipsync)) for sid, o in outs.items()}
+        EmotionStage.catch_up_all(list(emotion.values()))  # the actor's batched analysis
         c3 = _cpu()
         weights = {
             sid: face[sid].step(o.lipsync, emo[sid][0], o.speaking, o.first)

@@ -148,6 +148,7 @@ class ConvertJob:
     fmt: str | None  # None: from each output's extension
     plot: bool
     vad: str  # daemon.vad, so converted files match what the daemon streams
+    emotion_model: str  # daemon.emotion_model, likewise
 
 
 def convert_one(
@@ -167,6 +168,7 @@ def convert_one(
         emotion_hint=job.hint,
         progress=progress,
         vad=job.vad,
+        emotion_model=_emotion_model(job.emotion_model),
     )
     fmt = job.fmt or ("json" if dest == "-" else None)
     write_animation(anim, dest, fmt)
@@ -182,6 +184,15 @@ def _worker_engine(name: str, fps: float, threads: int):
     from facewire.engines.registry import load_engine
 
     return load_engine(name, fps, threads)
+
+
+@functools.lru_cache(maxsize=1)
+def _emotion_model(spec: str):
+    """The emotion estimator of daemon.emotion_model, loaded once per process."""
+    from facewire.config import Config, DaemonSection
+    from facewire.pipeline import emotion_model
+
+    return emotion_model(Config(daemon=DaemonSection(emotion_model=spec)))
 
 
 def _init_worker() -> None:
@@ -236,6 +247,7 @@ def cmd_convert(args) -> int:
         **maps,
     }
     params_from(maps)  # validates every name and range before any work starts
+    _emotion_model(cfg.daemon.emotion_model)  # and the emotion weights (ConfigError)
     hint = parse_emotion(args.emotion)
     check_emotion_map(hint, "--emotion")
     inputs = [Path(p) for p in args.inputs]
@@ -292,6 +304,7 @@ def cmd_convert(args) -> int:
         fmt=args.format if args.format_given else None,
         plot=plot,
         vad=cfg.daemon.vad,
+        emotion_model=cfg.daemon.emotion_model,
     )
     jobs = args.jobs or (min(2, os.cpu_count() or 1) if len(inputs) > 1 else 1)
     show = sys.stderr.isatty() and not args.quiet

@@ -38,6 +38,9 @@ class DaemonSection:
     allow_fault_injection: bool = False  # control `fault` command, for tests only
     seed: int = 0  # seed for procedural motion (blinks, saccades)
     vad: str = "silero"  # silero (accurate, ~5% of a core per stream) | energy (cheap)
+    # Emotion from the voice: builtin (the committed network) | rules (hand-set prosody
+    # rules) | PATH to weights made with `python -m training.emotion`.
+    emotion_model: str = "builtin"
     # Processes running the per-stream pipeline (resample, inference, emotion, animate);
     # streams are spread over them by id. 1 = all in the daemon's process (one core at
     # most: Python's GIL). Set it to the cores you give facewire; needs source zmq.

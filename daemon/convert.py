@@ -16,6 +16,7 @@ import numpy as np
 from facewire.arkit import ARKIT_NAMES, EMOTION_NAMES, HEAD_NAMES
 from facewire.audio import StreamResampler, read_audio_file
 from facewire.engines.base import Engine
+from facewire.engines.emotion_model import EmotionModel, RulesModel, load_emotion_model
 from facewire.engines.face import FaceAnimator
 from facewire.formats import Animation
 from facewire.stages import EmotionStage, LipsyncBatch, params_from
@@ -38,6 +39,7 @@ def convert_pcm(
     emotion_hint: Mapping[str, float] | None = None,
     progress: Callable[[float], None] | None = None,
     vad: str = "silero",
+    emotion_model: EmotionModel | RulesModel | None = None,
 ) -> Animation:
     """Animate one mono float32 signal at `rate` Hz.
 
@@ -47,6 +49,7 @@ def convert_pcm(
         emotion_hint: a client emotion applied from t = 0, as AudioChunk.emotion would be.
         progress: called with seconds of audio done after each chunk.
         vad: voice-activity detector for the speaking flags (config daemon.vad).
+        emotion_model: the emotion estimator (config daemon.emotion_model); None: builtin.
     """
     maps = dict(maps or {})
     params = params_from(maps)
@@ -54,7 +57,7 @@ def convert_pcm(
     resampler = StreamResampler(rate)
     lipsync = LipsyncBatch(engine, vad)
     lipsync.open(stream_id)
-    emotion = EmotionStage(params, engine.fps)
+    emotion = EmotionStage(params, engine.fps, emotion_model or load_emotion_model())
     if emotion_hint:
         emotion.hint(dict(emotion_hint), 0.0)
     face = FaceAnimator(params, engine.fps, face_seed(seed, stream_id))

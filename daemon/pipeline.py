@@ -9,17 +9,38 @@ from facewire.actors.emotion import EmotionActor
 from facewire.actors.inference import InferenceActor
 from facewire.actors.resample import ResampleActor
 from facewire.chain import ChainActor
-from facewire.config import Config
+from facewire.config import Config, ConfigError
 from facewire.engines.base import Engine
+from facewire.engines.emotion_model import (
+    EmotionModel,
+    EmotionModelError,
+    RulesModel,
+    load_emotion_model,
+)
 
 
-def pipeline(ctx: zmq.Context, cfg: Config, engine: Engine, publish: str | list[str]) -> ChainActor:
+def emotion_model(cfg: Config) -> EmotionModel | RulesModel:
+    """The estimator daemon.emotion_model names; a file that is not one is a ConfigError."""
+    try:
+        return load_emotion_model(cfg.daemon.emotion_model)
+    except EmotionModelError as exc:
+        raise ConfigError(f"daemon.emotion_model: {exc}") from None
+
+
+def pipeline(
+    ctx: zmq.Context,
+    cfg: Config,
+    engine: Engine,
+    publish: str | list[str],
+    emotion: EmotionModel | RulesModel,
+) -> ChainActor:
     """The per-stream actors as one chain (facewire.chain); `publish` is where it sends
-    frames: "publish" in process, or the daemon's ipc endpoint."""
+    frames: "publish" in process, or the daemon's ipc endpoint; `emotion` is shared by all
+    the chain's streams."""
     stages = [
         ResampleActor(ctx),
         InferenceActor(ctx, engine, vad=cfg.daemon.vad),
-        EmotionActor(ctx, engine.fps),
+        EmotionActor(ctx, engine.fps, emotion),
         AnimateActor(ctx, engine.fps, cfg.daemon.seed),
     ]
     return ChainActor(ctx, stages, publish, cfg.sockets.queue_hwm)

@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 
 from facewire.engines.base import Engine
-from facewire.engines.emotion import EmotionEstimator, EmotionPostProcessor
+from facewire.engines.emotion import EmotionPostProcessor
+from facewire.engines.emotion_model import EmotionModel, RulesModel
 from facewire.engines.features import HOP_SAMPLES, SAMPLE_RATE
 from facewire.engines.params import StreamParams
 from facewire.engines.vad import make_vad
@@ -113,10 +114,15 @@ class LipsyncBatch:
 
 
 class EmotionStage:
-    """One stream's emotion: the voice estimate, client hints, A2F post-processing."""
+    """One stream's emotion: the voice estimate, client hints, A2F post-processing.
 
-    def __init__(self, params: StreamParams, fps: float) -> None:
-        self.estimator = EmotionEstimator(fps)
+    `model` (engines/emotion_model.py: load_emotion_model) is shared by the streams of one
+    pipeline, so `catch_up_all` can estimate all of them in one batched call.
+    """
+
+    def __init__(self, params: StreamParams, fps: float, model: EmotionModel | RulesModel) -> None:
+        self.model = model
+        self.estimator = model.new_stream(fps)
         self.post = EmotionPostProcessor(params, fps)
 
     def set_params(self, params: StreamParams) -> None:
@@ -131,6 +137,12 @@ class EmotionStage:
 
     def hint(self, emotion: dict[str, float], timecode: float) -> None:
         self.post.add_hint(emotion, timecode)
+
+    @staticmethod
+    def catch_up_all(stages: list[EmotionStage]) -> None:
+        """catch_up() of many streams of one model, batched into one model call."""
+        if stages:
+            stages[0].model.analyse([s.estimator for s in stages])
 
     def finish(self) -> None:
         self.estimator.finish()

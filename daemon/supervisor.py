@@ -33,7 +33,7 @@ from facewire.arkit import ARKIT_NAMES, HEAD_NAMES
 from facewire.config import Config
 from facewire.engines.registry import load_engine
 from facewire.messages import Message, send
-from facewire.pipeline import engine_info, pipeline
+from facewire.pipeline import emotion_model, engine_info, pipeline
 from facewire.sdnotify import Notifier, watchdog_interval_s
 from facewire.security import Security
 from facewire.worker import (
@@ -68,6 +68,8 @@ class Supervisor:
         # `info` comes from the first worker's report.
         self.engine = None
         self.info: dict = {}
+        # Loaded here even with workers (they load their own): a bad file fails at start.
+        self.emotion = emotion_model(cfg)
         if cfg.daemon.workers == 1:
             self.engine = load_engine(cfg.daemon.engine, cfg.daemon.fps, cfg.daemon.engine_threads)
             self.info = engine_info(self.engine)
@@ -102,7 +104,7 @@ class Supervisor:
             shards = "resample"
             actors = [
                 publish,
-                pipeline(self.ctx, cfg, self.engine, "publish"),
+                pipeline(self.ctx, cfg, self.engine, "publish", self.emotion),
                 IngestActor(self.ctx, cfg),
             ]
         source = cfg.daemon.source

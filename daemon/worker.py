@@ -57,7 +57,7 @@ def worker_main(cfg: Config, index: int, run_dir: str, ready: Any, heartbeat: An
     from facewire import logs
     from facewire.actor import ActorGroup
     from facewire.engines.registry import load_engine
-    from facewire.pipeline import engine_info, pipeline
+    from facewire.pipeline import emotion_model, engine_info, pipeline
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -66,7 +66,7 @@ def worker_main(cfg: Config, index: int, run_dir: str, ready: Any, heartbeat: An
     ctx = zmq.Context()
     engine = load_engine(cfg.daemon.engine, cfg.daemon.fps, cfg.daemon.engine_threads)
     shards, publish = endpoints(run_dir, cfg.daemon.workers)
-    chain = pipeline(ctx, cfg, engine, [publish])
+    chain = pipeline(ctx, cfg, engine, [publish], emotion_model(cfg))
     chain.binds.append(shards[index])
     group = ActorGroup([chain], log)
     group.start()

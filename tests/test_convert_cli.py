@@ -299,4 +299,24 @@ def test_usage_errors_exit_2(tmp_path, argv, fragments):
     assert "Traceback" not in r.stderr
     for fragment in fragments:
         assert fragment in r.stderr, (argv, r.stderr)
+
+
+def test_emotion_model_setting_is_used_or_refused_by_convert(tmp_path):
+    """daemon.emotion_model reaches convert: rules gives other emotions than the network,
+    and a file that is not emotion weights stops convert before any work."""
+    out = {}
+    for spec in ("builtin", "rules"):
+        cfg = tmp_path / f"{spec}.yaml"
+        cfg.write_text(f"daemon:\n  emotion_model: {spec}\n")
+        dest = tmp_path / f"{spec}.json"
+        proc = _run("convert", "--config", str(cfg), str(EXAMPLE_WAV), "-o", str(dest))
+        assert proc.returncode == 0, proc.stderr
+        out[spec] = read_animation(dest).emotions
+    assert out["builtin"].shape == out["rules"].shape
+    assert not np.allclose(out["builtin"], out["rules"])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"daemon:\n  emotion_model: {tmp_path / 'missing.onnx'}\n")
+    proc = _run("convert", "--config", str(bad), str(EXAMPLE_WAV), "-o", str(tmp_path / "x.json"))
+    assert proc.returncode == 2
+    assert "daemon.emotion_model" in proc.stderr and "no such file" in proc.stderr
     assert not (tmp_path / "x.json").exists()
