@@ -11,7 +11,10 @@ mean of every emotion) in a text chunk; `--check` converts the clip again and co
 tests/test_plot.py runs it, so a model change without a new picture fails the tests.
 
 docs/view.png: a real `facewire run` (ONNX engine) on private ipc endpoints, `facewire view`,
-and headless Chromium driven over its DevTools protocol. The clip is streamed in real time
+and headless Chromium driven over its DevTools protocol. The clip is an acted, angry one
+(Claire's, from the Audio2Face-3D samples, Apache-2.0, in ../shared/data/speech/emotion) so
+the emotion bars show what the estimator hears; neutral read speech rightly leaves them
+near 0. Without ../shared it falls back to the example clip. It is streamed in real time
 and held mid-sentence (the sender pauses) at the frame whose mouth is open widest while the
 emotion bars are fullest, so the screenshot shows a frame that stays put.
 
@@ -38,6 +41,7 @@ import soundfile as sf
 
 REPO = Path(__file__).resolve().parents[1]
 CLIP = Path("daemon/data/example.wav")  # relative: the picture's title names no machine path
+EMOTIONAL_CLIP = Path("../shared/data/speech/emotion/Claire_anger.wav")
 CURVES_PNG = REPO / "docs" / "curves.png"
 VIEW_PNG = REPO / "docs" / "view.png"
 FACEWIRE = str(Path(sys.executable).with_name("facewire"))
@@ -59,20 +63,20 @@ CHROMIUM_FLAGS = [
 
 
 # -- the curves ------------------------------------------------------------------------------
-def convert_clip(workdir: Path):
-    """The clip through `facewire convert` (ONNX engine, default config) as an Animation."""
+def convert_clip(workdir: Path, clip: Path = CLIP):
+    """A clip through `facewire convert` (ONNX engine, default config) as an Animation."""
     from facewire.formats import read_animation
 
-    out = workdir / "example.json"
+    out = workdir / f"{clip.stem}.json"
     subprocess.run(
-        [FACEWIRE, "convert", str(CLIP), "-o", str(out), "--engine", "onnx", "-q"],
+        [FACEWIRE, "convert", str(clip), "-o", str(out), "--engine", "onnx", "-q"],
         cwd=REPO,
         check=True,
         timeout=300,
         stdout=subprocess.DEVNULL,
     )
     anim = read_animation(out)
-    anim.source = str(CLIP)
+    anim.source = str(clip)
     return anim
 
 
@@ -182,7 +186,7 @@ def best_frame(anim) -> int:
     return lo + int(np.argmax(score))
 
 
-def make_view(workdir: Path, anim) -> None:
+def make_view(workdir: Path, clip: Path) -> None:
     from websockets.sync.client import connect
 
     from facewire.client import Client, Control
@@ -193,8 +197,9 @@ def make_view(workdir: Path, anim) -> None:
     )
     if chromium is None:
         raise SystemExit("view.png needs Chromium (Debian: apt-get install chromium)")
+    anim = convert_clip(workdir, clip)
     target = best_frame(anim)
-    pcm, rate = sf.read(str(REPO / CLIP), dtype="float32")
+    pcm, rate = sf.read(str(REPO / clip), dtype="float32")
     eps = {k: f"ipc://{workdir}/{k}" for k in ("ingest", "pub", "control")}
     config = workdir / "config.yaml"
     config.write_text(
@@ -308,9 +313,10 @@ def main() -> int:
     try:
         if args.check:
             return check(workdir)
-        anim = make_curves(workdir) if args.which in ("curves", "both") else convert_clip(workdir)
+        if args.which in ("curves", "both"):
+            make_curves(workdir)
         if args.which in ("view", "both"):
-            make_view(workdir, anim)
+            make_view(workdir, EMOTIONAL_CLIP if (REPO / EMOTIONAL_CLIP).is_file() else CLIP)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return 0
