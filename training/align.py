@@ -34,7 +34,7 @@ import soundfile as sf
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "alignments" / "librispeech"
-SPEECH = Path(os.environ.get("FACEWIRE_SPEECH", "../shared/data/speech"))
+SPEECH = HERE.parent.parent / "shared" / "data" / "speech"  # ../shared beside the checkout
 EVAL_EVERY = 6  # train-clean-100 speakers 0, 6, 12, ... (sorted by id) are held out
 MIN_WORD_AGREEMENT = 0.67
 MIN_PAUSE_AGREEMENT = 0.8

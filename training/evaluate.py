@@ -234,10 +234,11 @@ def check_scorer_cli(tools: Path, pairs: Path, jdir: Path, imported: dict) -> No
 
 
 def make_engine(name: str, model: str | None) -> Engine:
-    if name == "onnx":
+    if name in ("onnx", "onnx-fp32"):  # onnx: the engine's default (int8 when present)
         from facewire.engines.onnx import OnnxEngine
 
-        return OnnxEngine(fps=30.0, model_path=model)
+        precision = "fp32" if name == "onnx-fp32" else "auto"
+        return OnnxEngine(fps=30.0, model_path=model, precision=precision)
     if name == "dsp":
         from facewire.engines.dsp import DspEngine
 
@@ -308,7 +309,7 @@ def markdown(results: dict, sets: list[str]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--engines", default="onnx,dsp,lip_flap")
+    ap.add_argument("--engines", default="onnx,onnx-fp32,dsp,lip_flap")
     ap.add_argument("--model", default=None, help="ONNX file (default: the committed model)")
     ap.add_argument("--tools", default=str(SHARED / "tools"))
     ap.add_argument("--speech", default=str(SHARED / "data" / "speech"))
