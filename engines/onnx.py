@@ -10,8 +10,13 @@ the final chunk the stream is padded with features of zero audio, exactly what a
 pass sees past the end, so the output never depends on how the audio was chunked.
 
 That bookkeeping lives in StreamingModelEngine, shared with the TensorRT engine
-(engines/tensorrt.py), which runs the same model on a GPU; OnnxEngine adds only the
-onnxruntime session and its model call.
+(engines/tensorrt.py), which runs the same model on a GPU. OnnxEngine adds the onnxruntime
+session and a call path sized for many streams on one core (bench/engine_cost.py): the
+windows of every stream are cut in one gather and turned into features in one call, straight
+into a reused buffer that is bound to the model input; model state lives in a double-buffered
+slot pool (HostStatePool) that the model reads and writes in place; by default it runs the
+static int8 copy of the model (training/quantize.py), whose fixed scales keep each stream's
+frames independent of the batch it is in.
 """
 
 from __future__ import annotations

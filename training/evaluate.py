@@ -62,12 +62,12 @@ METRICS = (
     "labiodental",
     "labiodental_auc",
 )
-GOALS = {
-    "bilabial_closure": ">= 0.95",
-    "open_vowel_opening": ">= 0.95",
-    "rounding_auc": ">= 0.90",
-    "silence_rest": ">= 0.98",
-    "median_abs_lag_frames": "<= 1",
+GOALS = {  # issue 14, real speech: clean / 10 dB SNR
+    "bilabial_closure": ">= 0.97 / 0.95",
+    "open_vowel_opening": ">= 0.95 / 0.95",
+    "rounding_auc": ">= 0.90 / 0.88",
+    "silence_rest": ">= 0.99 / 0.98",
+    "lag": "never late on median, leading by at most 1 frame",
 }
 
 
@@ -272,7 +272,7 @@ def run_engine(engine: Engine, src: Path, dst: Path) -> None:
 
 def markdown(results: dict, sets: list[str]) -> str:
     head = (
-        "| set | engine | closure | opening | rounding AUC | silence | median lag | "
+        "| set | engine | closure | opening | rounding AUC | silence | lag mean (median abs) | "
         "closure-vs-open AUC | labiodental | labiodental AUC | jitter |"
     )
     lines = [head, "|" + "---|" * 11]
@@ -302,8 +302,9 @@ def markdown(results: dict, sets: list[str]) -> str:
     goals = ", ".join(f"{k} {v}" for k, v in GOALS.items())
     return (
         "\n".join(lines + counts)
-        + "\n\nmedian lag = mean lag in frames (negative: the mouth leads the sound) and, in "
-        "brackets, the scorer's median |lag|.\n\nGoals on real speech: " + goals + ".\n"
+        + "\n\nlag: the scorer's per-clip lag in frames (negative: the mouth leads the "
+        "sound), mean over clips and, in brackets, the median of |lag|.\n\nTargets on real "
+        "speech (clean / 10 dB): " + goals + ".\n"
     )
 
 
@@ -394,7 +395,14 @@ def main() -> None:
             "LibriSpeech speakers (all 10 of test-other, every 6th of train-clean-100) with "
             "pocketsphinx pseudo-alignments, confident words only (training/align.py); synth "
             "= held-back voices (never trained on); each clip padded with 1 s of quiet room; "
-            "10db = white+pink noise at 10 dB SNR (make_variants.py).\n\n" + table
+            "10db = white+pink noise at 10 dB SNR (make_variants.py).\n\n"
+            + (
+                ""
+                if "synth" in sets
+                else "synth: not in this run (no held-back synthetic data in --data; "
+                "training/run_all.sh makes it).\n\n"
+            )
+            + table
         )
 
 
