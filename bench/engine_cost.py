@@ -25,6 +25,7 @@ import platform  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
+from common import machine  # noqa: E402
 
 SR = 16_000
 
@@ -73,6 +74,7 @@ def measure(
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     audio_s = seconds * streams
     row = {
+        "load_avg_1m": machine()["load_avg_1m"],
         "engine": name,
         "streams": streams,
         "audio_s_per_stream": seconds,
@@ -115,14 +117,18 @@ def main() -> None:
         f"best of {args.repeat}  "
         f"cpu={platform.processor() or platform.machine()}"
     )
-    print("| streams | CPU s / audio s / stream | wall s / audio s / stream | features | model |")
-    print("|---|---|---|---|---|")
+    print(
+        "| streams | CPU s / audio s / stream | every run | wall s / audio s / stream "
+        "| features | model | load |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
         feat = f"{r['features_s_per_audio_s']:.5f}" if "features_s_per_audio_s" in r else "-"
         model = f"{r['model_s_per_audio_s']:.5f}" if "model_s_per_audio_s" in r else "-"
+        runs = ", ".join(f"{v:.5f}" for v in r["cpu_s_per_audio_s_all_runs"])
         print(
-            f"| {r['streams']} | {r['cpu_s_per_audio_s']:.5f} | {r['wall_s_per_audio_s']:.5f} "
-            f"| {feat} | {model} |"
+            f"| {r['streams']} | {r['cpu_s_per_audio_s']:.5f} | {runs} "
+            f"| {r['wall_s_per_audio_s']:.5f} | {feat} | {model} | {r['load_avg_1m']} |"
         )
     path = args.json or os.path.join(
         os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -131,7 +137,7 @@ def main() -> None:
     )
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:
-        json.dump({"rows": rows, "machine": platform.platform()}, f, indent=1)
+        json.dump({"rows": rows, "machine": platform.platform()} | machine(), f, indent=1)
     print(f"wrote {path}")
 
 
