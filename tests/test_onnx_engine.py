@@ -68,13 +68,14 @@ def test_int8_stays_close_to_fp32(engine: OnnxEngine, fp32_engine: OnnxEngine) -
 
 @pytest.mark.parametrize("precision", ["int8", "fp32"])
 def test_many_streams_share_the_state_pool(precision: str) -> None:
-    """70 streams (the pool starts with 64), some ending early, then new ones taking freed
-    slots out of order: every stream's frames equal that stream alone."""
+    """70 streams (the pool starts with 8 and doubles), ending at different ticks so that
+    calls also go through the gather/scatter path, then 70 new streams on the freed slots:
+    every stream's frames equal that stream alone."""
     eng = OnnxEngine(fps=30.0, precision=precision)
     pcms = [_speechlike(0.3 + 0.02 * (i % 9), seed=100 + i) for i in range(70)]
     chunks = [320] * 70
     first = feed_together(eng, pcms, chunks)
-    again = feed_together(eng, pcms[::-1], chunks)[::-1]  # slots now reused in another order
+    again = feed_together(eng, pcms[::-1], chunks)[::-1]  # freed slots, other streams on them
     for i in range(0, 70, 7):
         alone = stream_in_chunks(eng, pcms[i], 320)
         assert np.abs(first[i] - alone).max() <= 1e-4
