@@ -98,11 +98,27 @@ def _gaps(results: dict) -> list[str]:
                     out.append(f"{s} {cond}: {k} {r[k]:.4f} < {lo}")
             if r["median_abs_lag_frames"] > 1:
                 out.append(f"{s} {cond}: median |lag| {r['median_abs_lag_frames']:.0f} > 1 frame")
+            if cond == "clean" and r["labiodental"] < 0.5:
+                out.append(
+                    f"{s} {cond}: labiodental {r['labiodental']:.3f} (no numeric target; the "
+                    "model hardly makes the gesture)"
+                )
             if r["mean_lag_frames"] > 0:
                 out.append(
                     f"{s} {cond}: the mouth is late on average ({r['mean_lag_frames']:+.1f})"
                 )
     return out or ["none: every target is met on both real-speech sets"]
+
+
+def _sharpening(m: dict) -> str:
+    """The aperture sharpening, with the real-voice recalibration (training/calibrate.py)."""
+    k, at_export = m.get("aperture_sharpen", 1.0), m.get("aperture_sharpen_at_export")
+    if at_export is None or at_export == k:
+        return f"{k:g}"
+    return (
+        f"{at_export:g} at export (chosen on held-back synthetic voices), then {k:g} "
+        "(`training/calibrate.py`, chosen on LibriSpeech training speakers)"
+    )
 
 
 def _stage_line(m: dict) -> str:
@@ -112,7 +128,7 @@ def _stage_line(m: dict) -> str:
         f"kinds {m.get('noise_kinds', 'white,pink,babble,hum,mix')}, silence weight "
         f"{m.get('rest_weight', 0.0)}, closure hinge {m.get('closure_weight', 0.0)}, "
         f"silence hinge {m.get('rest_hinge', 0.0)}, inserted silence p="
-        f"{m.get('silence_p', 0.25)}, output sharpening k={m.get('aperture_sharpen', 1.0)}: "
+        f"{m.get('silence_p', 0.25)}, output sharpening k={_sharpening(m)}: "
         f"{m['train_minutes']} min"
     )
 
@@ -255,7 +271,8 @@ loudness scaling, lips meet on every /p b m/).
 
 ## Training
 
-`training/run_all.sh` (synth -> train -> evaluate -> card; fixed seeds, one thread).
+`training/run_all.sh` (synth -> train -> real-voice jaw calibration -> int8 -> evaluate ->
+card; fixed seeds, one thread).
 What produced the committed weights (batch {meta["batch"]} crops of {meta["crop_frames"] / 100:g} s,
 AdamW + one-cycle LR, one CPU thread of a shared 2-core machine):
 
