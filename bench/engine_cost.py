@@ -1,12 +1,15 @@
 """Compute cost of a lip-sync engine: CPU seconds per second of audio per stream.
 
-    python bench/engine_cost.py --engine onnx|dsp [--streams 1,8,32] [--seconds 20]
-        [--chunk-ms 20] [--model PATH] [--json out.json]
+    python bench/engine_cost.py --engine onnx|dsp [--streams 1,8,32,64] [--seconds 20]
+        [--chunk-ms 20] [--repeat 3] [--model PATH] [--json out.json]
 
 Runs on one thread (OMP/MKL/onnxruntime pinned to 1) and feeds N streams of speech-like audio
 in chunks of --chunk-ms, one process() call per tick for all streams, as the inference actor
-does. Reports process CPU time (time.process_time) per audio second per stream, the
-features/model split where the engine records it (OnnxEngine.timing), and writes JSON.
+does: the whole engine call path (windows, features, model, state, fps resampling). Reports
+process CPU time (time.process_time) per audio second per stream, the features/model split
+where the engine records it (OnnxEngine.timing), and writes JSON. Each stream count is run
+--repeat times on a fresh engine and the cheapest run is kept: on a shared machine the others
+measure the neighbours as much as the engine. The issue's ceiling is 0.002 at 64 streams.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import platform  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
+from common import machine  # noqa: E402
 
 SR = 16_000
 
@@ -70,6 +74,7 @@ def measure(
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     audio_s = seconds * streams
     row = {
+        "load_avg_1m": machine()["load_avg_1m"],
         "engine": name,
         "streams": streams,
         "audio_s_per_stream": seconds,
@@ -86,7 +91,8 @@ def measure(
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--engine", required=True, choices=["onnx", "dsp"])
-    ap.add_argument("--streams", default="1,8,32")
+    ap.add_argument("--streams", default="1,8,32,64")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per stream count; min kept")
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--chunk-ms", type=float, default=20.0)
     ap.add_argument("--model", default=None, help="ONNX file (onnx engine; default committed)")
@@ -94,22 +100,35 @@ def main() -> None:
         "--json", default=None, help="output JSON (default out/engine_cost-ENGINE.json)"
     )
     args = ap.parse_args()
-    rows = [
-        measure(args.engine, int(n), args.seconds, args.chunk_ms, args.model)
-        for n in args.streams.split(",")
-    ]
+    if args.repeat < 1:
+        raise SystemExit(f"--repeat {args.repeat} must be >= 1")
+    rows = []
+    for n in args.streams.split(","):
+        runs = [
+            measure(args.engine, int(n), args.seconds, args.chunk_ms, args.model)
+            for _ in range(args.repeat)
+        ]
+        best = min(runs, key=lambda r: r["cpu_s_per_audio_s"])
+        best["repeats"] = args.repeat
+        best["cpu_s_per_audio_s_all_runs"] = [r["cpu_s_per_audio_s"] for r in runs]
+        rows.append(best)
     print(
         f"engine={args.engine}  one thread  chunk={args.chunk_ms:g} ms  "
+        f"best of {args.repeat}  "
         f"cpu={platform.processor() or platform.machine()}"
     )
-    print("| streams | CPU s / audio s / stream | wall s / audio s / stream | features | model |")
-    print("|---|---|---|---|---|")
+    print(
+        "| streams | CPU s / audio s / stream | every run | wall s / audio s / stream "
+        "| features | model | load |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
         feat = f"{r['features_s_per_audio_s']:.5f}" if "features_s_per_audio_s" in r else "-"
         model = f"{r['model_s_per_audio_s']:.5f}" if "model_s_per_audio_s" in r else "-"
+        runs = ", ".join(f"{v:.5f}" for v in r["cpu_s_per_audio_s_all_runs"])
         print(
-            f"| {r['streams']} | {r['cpu_s_per_audio_s']:.5f} | {r['wall_s_per_audio_s']:.5f} "
-            f"| {feat} | {model} |"
+            f"| {r['streams']} | {r['cpu_s_per_audio_s']:.5f} | {runs} "
+            f"| {r['wall_s_per_audio_s']:.5f} | {feat} | {model} | {r['load_avg_1m']} |"
         )
     path = args.json or os.path.join(
         os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -118,7 +137,7 @@ def main() -> None:
     )
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:
-        json.dump({"rows": rows, "machine": platform.platform()}, f, indent=1)
+        json.dump({"rows": rows, "machine": platform.platform()} | machine(), f, indent=1)
     print(f"wrote {path}")
 
 

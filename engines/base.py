@@ -83,28 +83,44 @@ class FpsResampler:
     def pop(self, limit: int) -> np.ndarray:
         """Frames computable from the rows so far, up to frame index `limit` (exclusive)."""
         have = self._first + len(self._rows)  # feature frames known
-        out = []
-        while self.next_frame < limit:
+        # Frame k needs feature frame ceil(k * 100 / fps); k_end bounds the ready ones.
+        k_end = min(limit, int(math.floor((have - 1) * self.fps / FEATURE_RATE + 1e-9)) + 1)
+        if k_end <= self.next_frame:
+            return self._rows[:0]
+        if k_end == self.next_frame + 1:  # the usual live tick: one frame, no index arrays
             t = self.next_frame / self.fps * FEATURE_RATE
             j0 = int(math.floor(t + 1e-9))
             frac = t - j0
             j1 = j0 + 1 if frac > 1e-9 else j0
             if j1 >= have:
-                break
-            a = self._rows[j0 - self._first]
-            b = self._rows[j1 - self._first]
-            out.append(a + (b - a) * np.float32(frac))
+                return self._rows[:0]
+            a = self._rows[j0 - self._first : j0 - self._first + 1]
+            b = self._rows[j1 - self._first : j1 - self._first + 1]
+            out = a + (b - a) * np.float32(frac)
             self.next_frame += 1
-        # Keep only rows that frames still to come can need.
+            self._drop_used()
+            return out
+        k = np.arange(self.next_frame, k_end)
+        t = k / self.fps * FEATURE_RATE
+        j0 = np.floor(t + 1e-9).astype(np.int64)
+        frac = t - j0
+        j1 = np.where(frac > 1e-9, j0 + 1, j0)
+        k, j0, j1, frac = k[j1 < have], j0[j1 < have], j1[j1 < have], frac[j1 < have]
+        a = self._rows[j0 - self._first]
+        b = self._rows[j1 - self._first]
+        out = a + (b - a) * frac.astype(np.float32)[:, None]
+        self.next_frame += len(k)
+        self._drop_used()
+        return out
+
+    def _drop_used(self) -> None:
+        """Keep only rows that frames still to come can need."""
         t_next = self.next_frame / self.fps * FEATURE_RATE
         # Never past the rows received: a later push must still land at its true index.
         drop = min(int(math.floor(t_next + 1e-9)) - self._first, len(self._rows))
         if drop > 0:
             self._rows = self._rows[drop:]
             self._first += drop
-        if not out:
-            return np.zeros((0, self._rows.shape[1]), dtype=np.float32)
-        return np.stack(out).astype(np.float32)
 
     def feature_frames_needed(self, frames: int) -> int:
         """Feature frames (count from 0) that output frames 0..frames-1 require."""

@@ -110,24 +110,58 @@ def log_mel(pcm_f32: np.ndarray, xp: ModuleType = np):
     return log_mel_windows(xp.asarray(windows), xp)
 
 
+def segment_samples(count: int) -> int:
+    """Samples spanned by `count` consecutive analysis windows."""
+    return (count - 1) * HOP_SAMPLES + WIN_SAMPLES if count > 0 else 0
+
+
+_WINDOW_INDEX: dict[int, np.ndarray] = {}
+
+
+def window_index(count: int) -> np.ndarray:
+    """(count, WIN_SAMPLES) int64 indices that cut `count` windows from one segment; cached."""
+    idx = _WINDOW_INDEX.get(count)
+    if idx is None:
+        idx = np.arange(count)[:, None] * HOP_SAMPLES + np.arange(WIN_SAMPLES)[None, :]
+        if count <= 64:  # the per-tick sizes; longer offline calls build theirs once
+            _WINDOW_INDEX[count] = idx
+    return idx
+
+
+def windows_of_segments(segments: list[np.ndarray], count: int, out=None) -> np.ndarray:
+    """Cut `count` windows from each segment (all segment_samples(count) long) in one gather.
+
+    Returns (len(segments) * count, WIN_SAMPLES) float32, segment by segment (`out` if given).
+    """
+    flat = segments[0] if len(segments) == 1 else np.concatenate(segments)
+    idx = window_index(count)
+    if len(segments) > 1:
+        step = segment_samples(count)
+        idx = (np.arange(len(segments)) * step)[:, None, None] + idx[None]
+    rows = len(segments) * count
+    return np.take(flat, idx.reshape(rows, WIN_SAMPLES), out=out)
+
+
 class StreamingWindows:
     """Cuts analysis windows from a live stream, keeping only the samples still needed.
 
     Frame j needs samples up to j * HOP + WIN / 2; `ready()` counts the frames whose window
-    is complete. After `finish()`, the missing future samples read as zero, so the last
-    frames match the offline computation exactly. Memory stays constant for hours of audio.
+    is complete. Samples before 0 are zeros kept at the front of the buffer; after
+    `finish()`, the missing future samples read as zero too, so the last frames match the
+    offline computation exactly. Memory stays constant for hours of audio.
     """
 
     def __init__(self) -> None:
-        self._buf = np.zeros(0, dtype=np.float32)
-        self._offset = 0  # stream sample index of _buf[0]
+        self._buf = np.zeros(WIN_SAMPLES // 2, dtype=np.float32)  # stream samples -200..-1
+        self._offset = -(WIN_SAMPLES // 2)  # stream sample index of _buf[0]
         self.next_frame = 0
         self.samples_seen = 0
         self.finished = False
 
     def push(self, pcm_f32: np.ndarray) -> None:
-        self._buf = np.concatenate([self._buf, pcm_f32.astype(np.float32, copy=False)])
-        self.samples_seen += len(pcm_f32)
+        if len(pcm_f32):
+            self._buf = np.concatenate([self._buf, pcm_f32.astype(np.float32, copy=False)])
+            self.samples_seen += len(pcm_f32)
 
     def finish(self) -> None:
         self.finished = True
@@ -142,12 +176,25 @@ class StreamingWindows:
                 last = min(last, limit)
         return max(0, last - self.next_frame)
 
+    def segment(self, count: int) -> np.ndarray:
+        """The segment_samples(count) samples under the next `count` windows; advances.
+
+        A view of the buffer while it holds them all; zero-padded past a finished stream's end.
+        """
+        start = self.next_frame * HOP_SAMPLES - WIN_SAMPLES // 2 - self._offset
+        need = segment_samples(count)
+        seg = self._buf[start : start + need]
+        if len(seg) < need:
+            if not self.finished:
+                raise ValueError(f"{count} windows asked for, {self.ready()} ready")
+            seg = np.concatenate([seg, np.zeros(need - len(seg), dtype=np.float32)])
+        self.next_frame += count
+        keep_from = start + count * HOP_SAMPLES
+        if keep_from > 0:
+            self._buf = self._buf[keep_from:]  # a view; the next push copies what is left
+            self._offset += keep_from
+        return seg
+
     def take(self, count: int) -> np.ndarray:
         """(count, WIN_SAMPLES) windows for the next `count` frames; advances the stream."""
-        out = frame_windows(self._buf, self.next_frame, count, self._offset)
-        self.next_frame += count
-        keep_from = self.next_frame * HOP_SAMPLES - WIN_SAMPLES // 2 - self._offset
-        if keep_from > 0:
-            self._buf = self._buf[keep_from:]
-            self._offset += keep_from
-        return out
+        return windows_of_segments([self.segment(count)], count)

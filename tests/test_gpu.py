@@ -320,7 +320,7 @@ def test_plan_cache_unwritable_costs_a_build_not_a_crash(tmp_path: Path) -> None
 def test_fp16_graph_keeps_float32_io_and_accuracy() -> None:
     onnx = pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")
-    engine = OnnxEngine(fps=30.0)
+    engine = OnnxEngine(fps=30.0, precision="fp32")  # the float file TensorRT builds from
     half = fp16_onnx(engine.model_bytes)
     model = onnx.load_from_string(half)
     io = list(model.graph.input) + list(model.graph.output)
@@ -374,7 +374,7 @@ def _streamed(engine, pcm: np.ndarray, chunk: int) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def onnx_engine() -> OnnxEngine:
-    return OnnxEngine(fps=30.0)
+    return OnnxEngine(fps=30.0, precision="fp32")  # what TensorRT runs
 
 
 def test_engine_bookkeeping_matches_onnx_engine(onnx_engine: OnnxEngine) -> None:

@@ -1,5 +1,7 @@
-"""OnnxEngine: streaming equals offline, batching equals one at a time, and the committed
-model moves the mouth right on a real recording (lips meet on /b p m/, jaw opens on vowels)."""
+"""OnnxEngine: streaming equals offline, batching equals one at a time (also with more
+streams than the state pool first holds, ended streams and slots out of order), int8 stays
+close to the float model, and the committed model moves the mouth right on a real recording
+(lips meet on /b p m/, jaw opens on vowels)."""
 
 from __future__ import annotations
 
@@ -38,8 +40,54 @@ def test_missing_model_fails_loudly(tmp_path: Path) -> None:
         OnnxEngine(model_path=tmp_path / "nope.onnx")
 
 
+@pytest.fixture(scope="module")
+def fp32_engine() -> OnnxEngine:
+    return OnnxEngine(fps=30.0, precision="fp32")
+
+
+def test_precision_is_checked_and_int8_is_the_default(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="precision"):
+        OnnxEngine(precision="fp16")
+    assert OnnxEngine().precision == "int8"  # the committed lipsync-int8.onnx exists
+    model = Path(OnnxEngine().model_path).with_name("lipsync.onnx")
+    (tmp_path / "m.onnx").write_bytes(model.read_bytes())
+    (tmp_path / "m.json").write_bytes(model.with_suffix(".json").read_bytes())
+    assert OnnxEngine(model_path=tmp_path / "m.onnx").precision == "fp32"  # auto: no int8
+    with pytest.raises(FileNotFoundError, match="int8 model missing"):
+        OnnxEngine(model_path=tmp_path / "m.onnx", precision="int8")
+
+
+def test_int8_stays_close_to_fp32(engine: OnnxEngine, fp32_engine: OnnxEngine) -> None:
+    pcm = _speechlike(3.0, seed=5)
+    a = stream_in_chunks(engine, pcm, 320)
+    b = stream_in_chunks(fp32_engine, pcm, 320)
+    assert a.shape == b.shape
+    assert np.abs(a - b).max() <= 0.05
+    assert np.abs(a - b).mean() <= 0.005
+
+
+@pytest.mark.parametrize("precision", ["int8", "fp32"])
+def test_many_streams_share_the_state_pool(precision: str) -> None:
+    """70 streams (the pool starts with 8 and doubles), ending at different ticks so that
+    calls also go through the gather/scatter path, then 70 new streams on the freed slots:
+    every stream's frames equal that stream alone."""
+    eng = OnnxEngine(fps=30.0, precision=precision)
+    pcms = [_speechlike(0.3 + 0.02 * (i % 9), seed=100 + i) for i in range(70)]
+    chunks = [320] * 70
+    first = feed_together(eng, pcms, chunks)
+    again = feed_together(eng, pcms[::-1], chunks)[::-1]  # freed slots, other streams on them
+    for i in range(0, 70, 7):
+        alone = stream_in_chunks(eng, pcms[i], 320)
+        assert np.abs(first[i] - alone).max() <= 1e-4
+        assert np.abs(again[i] - alone).max() <= 1e-4
+
+
+@pytest.mark.parametrize("precision", ["int8", "fp32"])
 @pytest.mark.parametrize("chunk", [160, 1000, 7777])
-def test_streamed_equals_offline(engine: OnnxEngine, chunk: int) -> None:
+def test_streamed_equals_offline(
+    engine: OnnxEngine, fp32_engine: OnnxEngine, chunk: int, precision: str
+) -> None:
+    engine = engine if precision == "int8" else fp32_engine
     pcm = _speechlike(2.3, seed=chunk)
     offline = engine.process([(engine.new_stream(), pcm, True)])[0]
     streamed = stream_in_chunks(engine, pcm, chunk)

@@ -67,31 +67,58 @@ def augmentations(meta: dict) -> str:
     )
 
 
-def _gaps(results: dict) -> list[str]:
-    """Plain statements of where the model misses the issue's goals on real speech."""
-    out = []
-    clean, noisy = (
-        results.get("real-clean", {}).get("onnx"),
-        results.get("real-10db", {}).get("onnx"),
-    )
-    if not clean or not noisy:
-        return ["no real-speech results for the model"]
-    limits = {
-        "bilabial_closure": 0.95,
+# Issue 14's targets on real speech (the shared scorer), per noise condition.
+TARGETS = {
+    "clean": {
+        "bilabial_closure": 0.97,
         "open_vowel_opening": 0.95,
         "rounding_auc": 0.90,
+        "silence_rest": 0.99,
+    },
+    "10db": {
+        "bilabial_closure": 0.95,
+        "open_vowel_opening": 0.95,
+        "rounding_auc": 0.88,
         "silence_rest": 0.98,
-    }
-    for name, r in (("clean", clean), ("10 dB", noisy)):
-        for k, lo in limits.items():
-            if r[k] < lo:
-                out.append(f"{k} {r[k]:.4f} < {lo} on real speech ({name})")
-        if r["median_abs_lag_frames"] > 1:
-            out.append(f"|lag| {r['median_abs_lag_frames']:.0f} frames > 1 ({name})")
-    for k in limits:
-        if clean[k] - noisy[k] > 0.05:
-            out.append(f"{k} drops {clean[k] - noisy[k]:.3f} (> 0.05) from clean to 10 dB")
-    return out or ["none: every goal is met on the real clips"]
+    },
+}
+
+
+def _gaps(results: dict) -> list[str]:
+    """Plain statements of where the CPU engine misses the targets on each real-speech set."""
+    out = []
+    for s in ("real", "libri"):
+        for cond, limits in TARGETS.items():
+            r = results.get(f"{s}-{cond}", {}).get("onnx")
+            if not r:
+                out.append(f"no {s}-{cond} results for the model")
+                continue
+            for k, lo in limits.items():
+                if r[k] < lo:
+                    out.append(f"{s} {cond}: {k} {r[k]:.4f} < {lo}")
+            if r["median_abs_lag_frames"] > 1:
+                out.append(f"{s} {cond}: median |lag| {r['median_abs_lag_frames']:.0f} > 1 frame")
+            if cond == "clean" and r["labiodental"] < 0.5:
+                out.append(
+                    f"{s} {cond}: labiodental {r['labiodental']:.3f} (no numeric target; the "
+                    "model hardly makes the gesture)"
+                )
+            if r["mean_lag_frames"] > 0:
+                out.append(
+                    f"{s} {cond}: the mouth is late on average ({r['mean_lag_frames']:+.1f})"
+                )
+    return out or ["none: every target is met on both real-speech sets"]
+
+
+def _sharpening(m: dict) -> str:
+    """The aperture sharpening, with the real-voice recalibration (training/calibrate.py)."""
+    k, at_export = m.get("aperture_sharpen", 1.0), m.get("aperture_sharpen_at_export")
+    if at_export is None or at_export == k:
+        return f"{k:g}"
+    return (
+        f"{at_export:g} at export (chosen on held-back synthetic voices), then {k:g} "
+        "(`training/calibrate.py`, chosen on LibriSpeech training speakers)"
+    )
 
 
 def _stage_line(m: dict) -> str:
@@ -101,7 +128,7 @@ def _stage_line(m: dict) -> str:
         f"kinds {m.get('noise_kinds', 'white,pink,babble,hum,mix')}, silence weight "
         f"{m.get('rest_weight', 0.0)}, closure hinge {m.get('closure_weight', 0.0)}, "
         f"silence hinge {m.get('rest_hinge', 0.0)}, inserted silence p="
-        f"{m.get('silence_p', 0.25)}, output sharpening k={m.get('aperture_sharpen', 1.0)}: "
+        f"{m.get('silence_p', 0.25)}, output sharpening k={_sharpening(m)}: "
         f"{m['train_minutes']} min"
     )
 
@@ -146,39 +173,58 @@ def main() -> None:
         f"{', '.join(v for v in meta['val_voices'] if v.startswith(e)) or '-'} |"
         for e in engines_used
     )
-    order = [k for k in ("real-clean", "real-10db", "synth-clean", "synth-10db") if k in results]
+    order = [
+        k
+        for k in (
+            "real-clean",
+            "real-10db",
+            "libri-clean",
+            "libri-10db",
+            "synth-clean",
+            "synth-10db",
+        )
+        if k in results
+    ]
     bench = ""
     if args.bench and Path(args.bench).exists():
         rows = json.loads(Path(args.bench).read_text())["rows"]
         bench = (
-            "| streams | CPU s per audio s per stream | features | model |\n"
-            "|---|---|---|---|\n"
+            "| streams | CPU s per audio s per stream (best run) | every run | features | "
+            "model |\n|---|---|---|---|---|\n"
             + "\n".join(
                 f"| {r['streams']} | {r['cpu_s_per_audio_s']:.4f} | "
-                f"{r.get('features_s_per_audio_s', float('nan')):.4f} | "
+                + ", ".join(f"{v:.4f}" for v in r.get("cpu_s_per_audio_s_all_runs", []))
+                + f" | {r.get('features_s_per_audio_s', float('nan')):.4f} | "
                 f"{r.get('model_s_per_audio_s', float('nan')):.4f} |"
                 for r in rows
             )
-            + "\n\n(`python bench/engine_cost.py --engine onnx`, one thread, 20 ms chunks, "
-            "measured on the shared 2-core build machine while other jobs ran.)\n"
+            + "\n\n(`python bench/engine_cost.py --engine onnx`: the whole engine call path "
+            "(windows, features, model, state, fps resampling) on one thread, 20 ms chunks, "
+            "the default int8 model and 4-frame blocks, best of the repeats; measured on the "
+            "shared 2-core build machine while other jobs ran. Ceiling: 0.002 at 64 streams.)\n"
         )
+    from facewire.engines.onnx import OnnxEngine
+
+    engine = OnnxEngine(fps=30.0)
     la = (
         f"{meta['lookahead_frames']} feature frames (output j = face of frame j - "
-        f"{meta['lookahead_frames']}); OnnxEngine.lookahead_s = model lookahead + 12.5 ms half "
-        "window + 10 ms interpolation + 10 ms block wait"
+        f"{meta['lookahead_frames']}); total algorithmic latency OnnxEngine.lookahead_s = "
+        f"{engine.lookahead_s * 1000:.1f} ms = model lookahead + 12.5 ms half window + 10 ms "
+        f"interpolation + {(engine.block_frames - 1) * 10} ms block wait (block_frames "
+        f"{engine.block_frames})"
+    )
+    int8 = model.with_name(model.stem + "-int8.onnx")
+    int8_row = (
+        f"| CPU default | `engines/models/{int8.name}` ({int8.stat().st_size / 1e6:.2f} MB, "
+        f"sha256 `{hashlib.sha256(int8.read_bytes()).hexdigest()}`): static int8 QDQ of "
+        "every MatMul, fixed scales calibrated on LibriSpeech training speakers "
+        "(`python -m training.quantize`); `precision='fp32'` runs the float file |\n"
+        if int8.exists()
+        else ""
     )
     size_mb, dil, s = model.stat().st_size / 1e6, meta["dilations"], meta["state_size"]
     stages = _stages(meta)
     notes = Path(args.notes).read_text() if Path(args.notes).exists() else ""
-
-    def counts(key: str) -> str:
-        r = results.get(key, {}).get("onnx")
-        if not r:
-            return "-"
-        return (
-            f"{r['clips']} clips, {r['bilabial_n']} bilabials, {r['open_vowel_n']} open "
-            f"vowels, {r['silence_frames']} silence frames"
-        )
 
     gaps = "\n".join(f"- {g}" for g in _gaps(results))
     card = f"""# facewire lip-sync model `lipsync.onnx`
@@ -191,7 +237,7 @@ constant 0), sigmoid outputs in [0, 1].
 |---|---|
 | file | `engines/models/lipsync.onnx` ({size_mb:.2f} MB), sidecar `lipsync.json` |
 | sha256 | `{sha}` |
-| parameters | {meta["params"]:,} (width {meta["width"]}, dilations {dil}, kernel 3) |
+{int8_row}| parameters | {meta["params"]:,} (width {meta["width"]}, dilations {dil}, kernel 3) |
 | I/O | `features` [B,T,80], `state` [B,{s}] -> `weights` [B,T,52], `state_out` [B,{s}] |
 | lookahead | {la} |
 | normalisation | fixed training mean/std, folded into the first layer |
@@ -208,6 +254,11 @@ lists covering every English phoneme); no copyrighted corpus.
 |---|---|---|---|---|
 {lic}
 
+Real speech: LibriSpeech (Panayotov et al. 2015, CC BY 4.0, `../shared/data/speech/librispeech`)
+is not trained on. Its training speakers (training/align.py's "train" split) calibrate the
+int8 file's fixed activation scales; its held-out speakers, with pocketsphinx pseudo-alignments,
+are the `libri` evaluation set below.
+
 The shipped weights depend only on flite and espeak-ng voices, whose licences allow commercial
 use. The MBROLA voices (non-commercial) were used only for validation: the validation loss
 picked the checkpoint and the held-back evaluation picked the output sharpening (CARD_NOTES
@@ -220,7 +271,8 @@ loudness scaling, lips meet on every /p b m/).
 
 ## Training
 
-`training/run_all.sh` (synth -> train -> evaluate -> card; fixed seeds, one thread).
+`training/run_all.sh` (synth -> train -> real-voice jaw calibration -> int8 -> evaluate ->
+card; fixed seeds, one thread).
 What produced the committed weights (batch {meta["batch"]} crops of {meta["crop_frames"] / 100:g} s,
 AdamW + one-cycle LR, one CPU thread of a shared 2-core machine):
 
@@ -230,15 +282,23 @@ Best validation loss (held-back voices, clean + augmented) {meta["best_val_loss"
 
 ## Metrics
 
-Reference scorer /work/shared/tools/lipsync_score.py on facewire JSON from OnnxEngine
-(streamed, 30 fps), via `python -m training.evaluate`; real = 5 pocketsphinx LibriVox clips +
-praatIO bobby, padded with 1 s of quiet room; synth = held-back voices; 10db = white+pink
-noise at 10 dB SNR (make_variants.py). dsp = engines/dsp.py, lip_flap = the loudness baseline.
+Reference scorer ../shared/tools/lipsync_score.py on facewire JSON from OnnxEngine
+(streamed in 100 ms chunks, 30 fps), via `python -m training.evaluate`; labiodental from
+training/evaluate.py (an /f v/ counts when mouthRollLower or mouthUpperUp reaches 0.2 with
+jawOpen at most 0.2; AUC against other consonants). real = 5 pocketsphinx LibriVox clips +
+praatIO bobby (checked alignments); libri = held-out LibriSpeech speakers (all 10 of
+test-other and every 6th of train-clean-100, never trained on or calibrated on) with
+pocketsphinx recognise-then-align pseudo-alignments, only words the phone loop confirms
+(training/align.py); synth = held-back voices; every clip padded with 1 s of quiet room;
+10db = white+pink noise at 10 dB SNR (make_variants.py). onnx = the CPU default (int8),
+onnx-fp32 = the float file, dsp = engines/dsp.py, lip_flap = the loudness baseline.
 
 {markdown(results, order)}
-Clip counts: real {counts("real-clean")}; synth {counts("synth-clean")}. The real set is
-small, so one bilabial is {100 / max(1, results["real-clean"]["onnx"]["bilabial_n"]):.1f} points
-of closure. Also a goal: no metric more than 0.05 worse at 10 dB. Where it falls short:
+The real set is small: one bilabial is
+{100 / max(1, results["real-clean"]["onnx"]["bilabial_n"]):.1f} points of closure there, which
+is why the held-out LibriSpeech set exists. Where the CPU engine misses issue 14's targets
+(clean closure 0.97, opening 0.95, rounding 0.90, silence 0.99; 10 dB 0.95 / 0.95 / 0.88 /
+0.98; never late on median):
 
 {gaps}
 
