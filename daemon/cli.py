@@ -142,6 +142,7 @@ class ConvertJob:
     engine: str
     fps: float
     threads: int
+    block_frames: int  # daemon.engine_block_frames: the same engine steps as the daemon
     maps: dict
     seed: int
     hint: dict | None
@@ -180,10 +181,10 @@ def convert_one(
 
 
 @functools.lru_cache(maxsize=1)
-def _worker_engine(name: str, fps: float, threads: int):
+def _worker_engine(name: str, fps: float, threads: int, block_frames: int):
     from facewire.engines.registry import load_engine
 
-    return load_engine(name, fps, threads)
+    return load_engine(name, fps, threads, block_frames)
 
 
 @functools.lru_cache(maxsize=1)
@@ -208,7 +209,7 @@ def convert_in_worker(job: ConvertJob, path: Path, dest: str) -> tuple[str, obje
     Errors travel back as text: exception classes need not survive pickling.
     """
     try:
-        engine = _worker_engine(job.engine, job.fps, job.threads)
+        engine = _worker_engine(job.engine, job.fps, job.threads, job.block_frames)
     except (ImportError, RuntimeError, OSError) as exc:
         return "engine", str(exc)
     try:
@@ -298,6 +299,7 @@ def cmd_convert(args) -> int:
         engine=cfg.daemon.engine,
         fps=cfg.daemon.fps,
         threads=cfg.daemon.engine_threads,
+        block_frames=cfg.daemon.engine_block_frames,
         maps=maps,
         seed=cfg.daemon.seed,
         hint=hint or None,
@@ -332,7 +334,7 @@ def _convert_serial(job: ConvertJob, tasks: list, jobs: int, show: bool) -> dict
 
     from facewire.engines.registry import load_engine
 
-    engine = load_engine(job.engine, job.fps, job.threads)
+    engine = load_engine(job.engine, job.fps, job.threads, job.block_frames)
     results = {}
     for path, dest in tqdm(tasks, desc="files", unit="file", disable=not show or len(tasks) < 2):
         bar = tqdm(desc=path.name, unit="s", disable=not show, leave=False)

@@ -27,6 +27,9 @@ class DaemonSection:
     fps: float = 30.0  # animation frames per second, 24-60
     engine: str = "auto"  # auto | onnx | dsp | tensorrt
     engine_threads: int = 1  # onnxruntime intra-op threads
+    # Feature frames (10 ms) per lip-sync model step; 0 = the engine's default (onnx 4,
+    # tensorrt 2). Each frame above 1 adds 10 ms of latency and saves model calls.
+    engine_block_frames: int = 0
     source: str = "zmq"  # zmq | mic | file:PATH (zmq ingest is always on)
     stream_timeout_s: float = 10.0  # a stream with no audio for this long is ended
     max_streams: int = 256  # admission limit over all clients
@@ -113,6 +116,7 @@ _SECTIONS = {f.name: f for f in fields(Config)}
 _LIMITS: dict[tuple[str, str], tuple[float, float]] = {
     ("daemon", "fps"): (24, 60),
     ("daemon", "engine_threads"): (1, 64),
+    ("daemon", "engine_block_frames"): (0, 8),
     ("daemon", "stream_timeout_s"): (0.1, 86_400),
     ("daemon", "max_streams"): (1, 100_000),
     ("daemon", "max_streams_per_client"): (1, 100_000),

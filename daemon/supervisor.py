@@ -71,7 +71,8 @@ class Supervisor:
         # Loaded here even with workers (they load their own): a bad file fails at start.
         self.emotion = emotion_model(cfg)
         if cfg.daemon.workers == 1:
-            self.engine = load_engine(cfg.daemon.engine, cfg.daemon.fps, cfg.daemon.engine_threads)
+            d = cfg.daemon
+            self.engine = load_engine(d.engine, d.fps, d.engine_threads, d.engine_block_frames)
             self.info = engine_info(self.engine)
         self.actors: list[Actor] = []
         self.group = ActorGroup([], log)

@@ -64,7 +64,8 @@ def worker_main(cfg: Config, index: int, run_dir: str, ready: Any, heartbeat: An
     logs.configure(cfg.daemon.log_format, cfg.daemon.log_level)
     log = structlog.get_logger(worker=index)
     ctx = zmq.Context()
-    engine = load_engine(cfg.daemon.engine, cfg.daemon.fps, cfg.daemon.engine_threads)
+    d = cfg.daemon
+    engine = load_engine(d.engine, d.fps, d.engine_threads, d.engine_block_frames)
     shards, publish = endpoints(run_dir, cfg.daemon.workers)
     chain = pipeline(ctx, cfg, engine, [publish], emotion_model(cfg))
     chain.binds.append(shards[index])

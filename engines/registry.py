@@ -9,10 +9,11 @@ from facewire.engines.base import Engine
 log = structlog.get_logger()
 
 
-def load_engine(name: str, fps: float, threads: int = 1) -> Engine:
+def load_engine(name: str, fps: float, threads: int = 1, block_frames: int = 0) -> Engine:
     """Build the named engine; `auto` prefers TensorRT on a GPU, then onnxruntime.
 
-    Raises RuntimeError with the reason when a named engine cannot run here.
+    `block_frames`: feature frames per model step of a learned engine (0: the engine's own
+    default). Raises RuntimeError with the reason when a named engine cannot run here.
     """
     if name == "dsp":
         from facewire.engines.dsp import DspEngine
@@ -20,7 +21,7 @@ def load_engine(name: str, fps: float, threads: int = 1) -> Engine:
         return DspEngine(fps=fps)
     if name in ("onnx", "tensorrt"):
         try:
-            return _learned_engine(name, fps, threads)
+            return _learned_engine(name, fps, threads, block_frames)
         except ImportError as exc:
             # A missing extra is a fact about this machine, not a bug: one clear line
             # (the CLI prints RuntimeErrors as such), never a traceback.
@@ -31,7 +32,7 @@ def load_engine(name: str, fps: float, threads: int = 1) -> Engine:
     if name == "auto":
         for candidate in ("tensorrt", "onnx"):
             try:
-                engine = load_engine(candidate, fps, threads)
+                engine = load_engine(candidate, fps, threads, block_frames)
             except (ImportError, RuntimeError, OSError) as exc:
                 log.info("engine_unavailable", engine=candidate, reason=str(exc))
                 continue
@@ -42,11 +43,12 @@ def load_engine(name: str, fps: float, threads: int = 1) -> Engine:
     raise RuntimeError(f"unknown engine {name!r} (choose auto, onnx, dsp or tensorrt)")
 
 
-def _learned_engine(name: str, fps: float, threads: int) -> Engine:
+def _learned_engine(name: str, fps: float, threads: int, block_frames: int) -> Engine:
+    blocks = {"block_frames": block_frames} if block_frames else {}
     if name == "onnx":
         from facewire.engines.onnx import OnnxEngine
 
-        return OnnxEngine(fps=fps, threads=threads)
+        return OnnxEngine(fps=fps, threads=threads, **blocks)
     from facewire.engines.tensorrt import TensorRTEngine
 
-    return TensorRTEngine(fps=fps)
+    return TensorRTEngine(fps=fps, **blocks)

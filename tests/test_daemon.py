@@ -10,12 +10,14 @@ import threading
 import time
 
 import numpy as np
+import pytest
 import soundfile as sf
 import yaml
 
+from facewire import config
 from facewire.arkit import ARKIT_NAMES, EMOTION_NAMES
 from facewire.client import Client, Control, Subscriber, wait_for_subscription
-from tests.conftest import FACEWIRE, offline_diff
+from tests.conftest import EXAMPLE_WAV, FACEWIRE, offline_diff
 
 
 def stream_file(d, path, stream_id, **kw):
@@ -212,3 +214,20 @@ def test_watchdog_false_sends_no_watchdog_pings(start_daemon):
     assert d.stop() == 0
     assert not any("WATCHDOG=1" in n for n in d.notifications), d.notifications
     assert any("STOPPING=1" in n for n in d.notifications)
+
+
+def test_engine_block_frames_sets_the_latency_and_not_the_frames(start_daemon, tmp_path):
+    d = start_daemon({"daemon": {"engine": "onnx", "engine_block_frames": 2}})
+    pcm, rate = sf.read(str(EXAMPLE_WAV), dtype="float32")
+    with Client(d.ingest) as c, Subscriber(d.pub, "example") as s:
+        wait_for_subscription(s, c, probe_id="example-probe")
+        c.send_pcm("example", pcm, rate)  # convert names the stream after the file
+        started, frames, _ = s.collect("example", timeout_s=30)
+    assert started.lookahead_ms == pytest.approx(92.5)  # 4-frame default: 112.5
+    out = tmp_path / "b4.json"  # convert with the engine's default block of 4 frames
+    subprocess.run([FACEWIRE, "convert", str(EXAMPLE_WAV), "-o", str(out), "-q"], check=True,
+                   timeout=120)  # fmt: skip
+    ref = np.array(json.loads(out.read_text())["weights"])
+    assert np.abs(np.array([f.weights for f in frames]) - ref).max() <= 1e-4
+    with pytest.raises(config.ConfigError, match="engine_block_frames"):
+        config.from_dict({"daemon": {"engine_block_frames": 9}})
