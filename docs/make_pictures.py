@@ -24,7 +24,6 @@ Needs the plot and view extras and Chromium (Debian: apt-get install chromium).
 from __future__ import annotations
 
 import argparse
-import base64
 import itertools
 import json
 import os
@@ -40,6 +39,7 @@ import numpy as np
 import soundfile as sf
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # tests.devtools, shared with the viewer test
 CLIP = Path("daemon/data/example.wav")  # relative: the picture's title names no machine path
 EMOTIONAL_CLIP = Path("../shared/data/speech/emotion/Claire_anger.wav")
 CURVES_PNG = REPO / "docs" / "curves.png"
@@ -144,29 +144,6 @@ def check(workdir: Path) -> int:
 
 
 # -- the viewer ------------------------------------------------------------------------------
-class DevTools:
-    """A minimal Chrome DevTools Protocol client for one page."""
-
-    def __init__(self, ws) -> None:
-        self.ws = ws
-        self.ids = itertools.count(1)
-
-    def call(self, method: str, timeout_s: float = 10.0, **params) -> dict:
-        msg_id = next(self.ids)
-        self.ws.send(json.dumps({"id": msg_id, "method": method, "params": params}))
-        deadline = time.monotonic() + timeout_s
-        while True:
-            reply = json.loads(self.ws.recv(timeout=max(0.01, deadline - time.monotonic())))
-            if reply.get("id") == msg_id:
-                if "error" in reply:
-                    raise RuntimeError(f"DevTools {method}: {reply['error']}")
-                return reply["result"]
-
-    def js(self, expression: str):
-        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
-        return result["result"].get("value")
-
-
 def _wait(what: str, timeout_s: float, poll):
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -190,6 +167,7 @@ def make_view(workdir: Path, clip: Path) -> None:
     from websockets.sync.client import connect
 
     from facewire.client import Client, Control
+    from tests.devtools import DevTools
 
     chromium = next(
         (p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p),
@@ -274,7 +252,7 @@ def make_view(workdir: Path, clip: Path) -> None:
                 sent += step
             _wait("the face to hold still", 10, lambda: _still(tools, seq))
             shown = tools.js(seq)
-            png = base64.b64decode(tools.call("Page.captureScreenshot", format="png")["data"])
+            png = tools.screenshot_png()
             if tools.js(seq) != shown:
                 raise RuntimeError("a frame arrived during the screenshot; run it again")
             VIEW_PNG.write_bytes(png)
@@ -296,7 +274,7 @@ def make_view(workdir: Path, clip: Path) -> None:
                 proc.kill()
 
 
-def _still(tools: DevTools, seq: str) -> bool:
+def _still(tools, seq: str) -> bool:
     before = tools.js(seq)
     time.sleep(0.5)  # five frames' time at 30 fps with nothing new: the sender has paused
     return tools.js(seq) == before

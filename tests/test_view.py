@@ -8,7 +8,6 @@ must differ where the mouth is drawn.
 
 from __future__ import annotations
 
-import base64
 import io
 import itertools
 import json
@@ -25,6 +24,7 @@ import pytest
 
 from facewire.client import Client
 from tests.conftest import FACEWIRE
+from tests.devtools import DevTools
 
 CHROMIUM = next(
     (p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None
@@ -40,39 +40,8 @@ Image = pytest.importorskip("PIL.Image", reason="Pillow (from the plot extra) is
 OPEN_PX, CLOSED_PX = 12.0, 1.0  # lip gap in SVG units (the mouth's full range is ~0-80)
 
 
-class DevTools:
-    """A minimal Chrome DevTools Protocol client for one page."""
-
-    def __init__(self, ws) -> None:
-        self.ws = ws
-        self.ids = itertools.count(1)
-
-    def call(self, method: str, timeout_s: float = 10.0, **params) -> dict:
-        msg_id = next(self.ids)
-        self.ws.send(json.dumps({"id": msg_id, "method": method, "params": params}))
-        deadline = time.monotonic() + timeout_s
-        while True:
-            reply = json.loads(self.ws.recv(timeout=max(0.01, deadline - time.monotonic())))
-            if reply.get("id") == msg_id:
-                assert "error" not in reply, reply
-                return reply["result"]
-
-    def js(self, expression: str):
-        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
-        return result["result"].get("value")
-
-    def wait(self, expression: str, timeout_s: float, what: str):
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            value = self.js(expression)
-            if value:
-                return value
-            time.sleep(0.05)
-        raise AssertionError(f"{what} did not happen within {timeout_s} s")
-
-    def screenshot(self) -> np.ndarray:
-        data = base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"])
-        return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+def _screenshot(tools: DevTools) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(tools.screenshot_png())).convert("RGB"))
 
 
 def _read_line(proc: subprocess.Popen, timeout_s: float) -> str:
@@ -179,7 +148,7 @@ def test_the_drawn_mouth_opens_and_closes_with_live_speech(dsp_daemon, page, exa
             gaps.append((int(before["seq"]), gap))
             kind = "open" if gap >= OPEN_PX else "closed" if gap <= CLOSED_PX else None
             if kind and kind not in shots:
-                image = page.screenshot()
+                image = _screenshot(page)
                 after = float(json.loads(page.js(state))["mouthOpen"])
                 # Keep the shot only if the mouth was in the same state before and after it.
                 if (after >= OPEN_PX) == (kind == "open") and (after <= CLOSED_PX) == (
