@@ -103,6 +103,19 @@ def cmd_run(args) -> int:
     from facewire.worker import WorkerPool
 
     cfg = _load_config(args)
+    agent = None
+    if args.broker:  # fleet member: validated before anything starts
+        from facewire.fleet import FleetAgent, private_sockets
+
+        cfg = private_sockets(cfg)
+        agent = FleetAgent(
+            args.broker,
+            cfg.sockets,
+            cfg.daemon.max_streams,
+            args.name,
+            args.broker_key,
+            args.broker_client_key,
+        )
     # Worker processes first: they import and load their engines while this process
     # imports the daemon (READY ~0.3 s sooner with two workers).
     pool = None
@@ -120,8 +133,18 @@ def cmd_run(args) -> int:
         raise
     sup.install_signals()
     sup.start()
+    if agent is not None:
+        from facewire.fleet import join
+
+        join(agent, sup)
     sup.run_forever()
     return 0
+
+
+def cmd_broker(args) -> int:
+    from facewire.broker import serve
+
+    return serve(args)
 
 
 def _build_engine(args, cfg):
@@ -456,7 +479,25 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="HOST[:PORT]",
         help="also send every stream to Unreal as Live Link Face UDP (port 11111 by default)",
     )
+    run.add_argument("--broker", metavar="EP", help="join a `facewire broker` at its backend")
+    run.add_argument("--broker-key", metavar="FILE", help="the broker's public key (CurveZMQ)")
+    run.add_argument(
+        "--broker-client-key", metavar="FILE", help="this daemon's .key_secret (CurveZMQ)"
+    )
+    run.add_argument("--name", help="this daemon's name in the broker (default: HOST-PID)")
     run.set_defaults(func=cmd_run)
+
+    brk = sub.add_parser("broker", help="one front door for a fleet of daemons")
+    brk.add_argument("--ingest", default="tcp://127.0.0.1:5555", help="client ROUTER endpoint")
+    brk.add_argument("--pub", default="tcp://127.0.0.1:5556", help="client PUB endpoint")
+    brk.add_argument("--control", default="tcp://127.0.0.1:5557", help="client control endpoint")
+    brk.add_argument("--backend", default="tcp://127.0.0.1:5560", help="daemons connect here")
+    brk.add_argument("--curve-secret", metavar="FILE", help="the broker's .key_secret")
+    brk.add_argument("--daemon-keys", metavar="DIR", help="public keys of daemons allowed in")
+    brk.add_argument("--client-keys", metavar="DIR", help="public keys of clients allowed in")
+    brk.add_argument("--allow-insecure-public", action="store_true")
+    brk.add_argument("--log-format", choices=("auto", "json", "console"), default="auto")
+    brk.set_defaults(func=cmd_broker)
 
     conv = sub.add_parser("convert", help="convert audio files to animation curves")
     conv.add_argument("inputs", nargs="+", help="wav/flac files")
