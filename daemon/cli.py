@@ -250,8 +250,10 @@ def cmd_convert(args) -> int:
     }
     params_from(maps)  # validates every name and range before any work starts
     hint = parse_emotion(args.emotion)
-    inputs = [Path(p) for p in args.inputs]
-    many = len(inputs) > 1 or args.output.endswith(os.sep)
+    from facewire.inputs import expand_inputs
+
+    inputs, several = expand_inputs(args.inputs)
+    many = several or len(inputs) > 1 or args.output.endswith(os.sep)
     if many and args.output == "-":
         raise UsageError("several inputs need -o DIRECTORY")
     if args.plot:
@@ -259,6 +261,13 @@ def cmd_convert(args) -> int:
             raise UsageError("--plot writes OUT.png beside each output; give -o a file")
         if importlib.util.find_spec("matplotlib") is None:
             raise UsageError("--plot needs matplotlib: pip install 'facewire[plot]'")
+    if args.ray and Path(args.ray).exists():
+        raise UsageError(
+            f"--ray took {args.ray!r} as the cluster address: write --ray auto, or put --ray "
+            "after the inputs"
+        )
+    if args.ray and args.jobs is not None:
+        raise UsageError("--jobs sets local processes; with --ray the cluster's CPUs run it")
     if args.jobs is not None and args.jobs < 1:
         raise UsageError(f"--jobs {args.jobs}: must be at least 1")
     dests = [str(_convert_dest(args, path, many)) for path in inputs]
@@ -283,7 +292,12 @@ def cmd_convert(args) -> int:
     jobs = args.jobs or (min(2, os.cpu_count() or 1) if len(inputs) > 1 else 1)
     show = sys.stderr.isatty() and not args.quiet
     run = _convert_serial if jobs == 1 or len(inputs) == 1 else _convert_pool
-    results = run(job, list(zip(inputs, dests, strict=True)), jobs, show)
+    if args.ray:
+        from facewire.raycluster import convert_on_ray
+
+        results = convert_on_ray(job, list(zip(inputs, dests, strict=True)), args.ray, show)
+    else:
+        results = run(job, list(zip(inputs, dests, strict=True)), jobs, show)
     if args.output != "-":
         for dest, (frames, fps, engine) in results.items():
             print(f"{dest}: {frames} frames at {fps:g} fps ({engine} engine)")
@@ -500,7 +514,9 @@ def build_parser() -> argparse.ArgumentParser:
     brk.set_defaults(func=cmd_broker)
 
     conv = sub.add_parser("convert", help="convert audio files to animation curves")
-    conv.add_argument("inputs", nargs="+", help="wav/flac files")
+    conv.add_argument(
+        "inputs", nargs="+", help="wav/flac files, directories, quoted globs or @LIST files"
+    )
     conv.add_argument(
         "-o",
         "--output",
@@ -525,6 +541,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="worker processes for several inputs (default: min(2, CPUs); 1 = no pool)",
     )
     conv.add_argument("--plot", action="store_true", help="also write OUT.png beside each output")
+    conv.add_argument(
+        "--ray",
+        nargs="?",
+        const="auto",
+        metavar="ADDRESS",
+        help="convert on a Ray cluster (default: the one `ray start` runs here); "
+        "needs facewire[cluster]",
+    )
     conv.set_defaults(func=cmd_convert)
 
     plot = sub.add_parser("plot", help="draw a curve file's key curves and emotions to a PNG")
