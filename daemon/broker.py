@@ -55,6 +55,7 @@ from facewire.fleet import (
     ST,
 )
 from facewire.proto import facewire_pb2 as pb
+from facewire.sdnotify import Notifier
 from facewire.security import _read_keys, is_loopback
 from facewire.wire import Code, ProtocolError, decode, encode, status
 
@@ -206,6 +207,7 @@ class Broker:
         self.ctl_next = 0
         self.started_at = time.monotonic()
         self.stop_event = threading.Event()
+        self.notifier = Notifier()  # READY=1, then WATCHDOG=1 while the loop turns
 
     # -- sockets -----------------------------------------------------------------------
     def bind(self, ctx: zmq.Context) -> None:
@@ -258,6 +260,7 @@ class Broker:
                     self._drop(ident, "silent")
             if now >= next_hb:
                 next_hb = now + HEARTBEAT_S
+                self.notifier.watchdog()
                 for ident in list(self.daemons):
                     self._to_daemon(ident, [HB])
                 for req_id, (env, deadline) in list(self.ctl_pending.items()):
@@ -635,7 +638,6 @@ class Broker:
 def serve(args) -> int:
     """The `facewire broker` command: bind, READY=1, run until SIGTERM/SIGINT."""
     from facewire import logs
-    from facewire.sdnotify import Notifier
 
     logs.configure(args.log_format, "info")
     endpoints = {
@@ -650,14 +652,13 @@ def serve(args) -> int:
     broker = Broker(args.ingest, args.pub, args.control, args.backend, security)
     ctx = zmq.Context()
     broker.bind(ctx)
-    notifier = Notifier()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: broker.stop_event.set())
-    notifier.ready("broker")
+    broker.notifier.ready("broker")
     try:
         broker.run()
     finally:
-        notifier.stopping()
+        broker.notifier.stopping()
         broker.close()
         ctx.destroy(linger=0)
         log.info("broker_stopped")

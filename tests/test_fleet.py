@@ -369,3 +369,18 @@ def test_off_loopback_links_need_curve(tmp_path):
         timeout=60,
     )
     assert r.returncode == 2 and "not a loopback address" in r.stderr
+
+
+def test_fleet_daemon_sockets_default_to_its_runtime_directory(tmp_path, monkeypatch):
+    """facewire@.service instances share a host: sockets left at their defaults become
+    private ipc endpoints (in systemd's RuntimeDirectory); explicit ones are kept."""
+    from facewire.config import Config
+    from facewire.fleet import private_sockets
+
+    monkeypatch.setenv("RUNTIME_DIRECTORY", str(tmp_path))
+    cfg = private_sockets(Config().with_overrides(sockets__pub="ipc:///tmp/mine"))
+    assert cfg.sockets.ingest.startswith(f"ipc://{tmp_path}/facewire-fleet-")
+    assert cfg.sockets.control.startswith(f"ipc://{tmp_path}/facewire-fleet-")
+    assert cfg.sockets.pub == "ipc:///tmp/mine"
+    with pytest.raises(ValueError, match="sockets.curve"):
+        private_sockets(Config().with_overrides(sockets__curve=True))
