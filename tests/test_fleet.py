@@ -384,3 +384,18 @@ def test_fleet_daemon_sockets_default_to_its_runtime_directory(tmp_path, monkeyp
     assert cfg.sockets.pub == "ipc:///tmp/mine"
     with pytest.raises(ValueError, match="sockets.curve"):
         private_sockets(Config().with_overrides(sockets__curve=True))
+
+
+def test_stream_control_goes_to_the_streams_daemon(broker_factory, start_daemon):
+    b = broker_factory()
+    fleet_daemon(start_daemon, b, "d1")
+    b.wait_daemons({"d1"})
+    ctl = Control(b.control, timeout_s=30)
+    with Client(b.ingest, timeout_s=30) as c:
+        c.open_stream("s", 16000)
+        ok = ctl.request("set_params", "s", face_params={"lower_face_strength": 0.5})
+        assert ok.code == Code.OK, ok.message
+        bad = ctl.request("set_params", "s", face_params={"bogus": 0.5})
+        assert bad.code == Code.ERROR and "bogus" in bad.message  # the daemon's validation
+    assert "unknown stream" in ctl.request("set_params", "nope").message
+    assert ctl.request("reload").code == Code.ERROR  # daemon-wide: each daemon's own socket
