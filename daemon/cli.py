@@ -102,6 +102,19 @@ def cmd_run(args) -> int:
     from facewire.worker import WorkerPool
 
     cfg = _load_config(args)
+    agent = None
+    if args.broker:  # fleet member: validated before anything starts
+        from facewire.fleet import FleetAgent, private_sockets
+
+        cfg = private_sockets(cfg)
+        agent = FleetAgent(
+            args.broker,
+            cfg.sockets,
+            cfg.daemon.max_streams,
+            args.name,
+            args.broker_key,
+            args.broker_client_key,
+        )
     # Worker processes first: they import and load their engines while this process
     # imports the daemon (READY ~0.3 s sooner with two workers).
     pool = None
@@ -119,8 +132,18 @@ def cmd_run(args) -> int:
         raise
     sup.install_signals()
     sup.start()
+    if agent is not None:
+        from facewire.fleet import join
+
+        join(agent, sup)
     sup.run_forever()
     return 0
+
+
+def cmd_broker(args) -> int:
+    from facewire.broker import serve
+
+    return serve(args)
 
 
 CURVE_SUFFIXES = (".a2f.json", ".json", ".csv", ".npz")
@@ -251,15 +274,14 @@ def cmd_convert(args) -> int:
     _emotion_model(cfg.daemon.emotion_model)  # and the emotion weights (ConfigError)
     hint = parse_emotion(args.emotion)
     check_emotion_map(hint, "--emotion")
-    inputs = [Path(p) for p in args.inputs]
-    for path in inputs:
-        if path.is_dir():  # never convertible: a command-line mistake, caught before any work
-            raise UsageError(
-                f"{path}: is a directory, not an audio file; name the files in it "
-                f"(e.g. {path / '*.wav'})"
-            )
+    from facewire.inputs import expand_inputs
+
+    try:
+        inputs, several = expand_inputs(args.inputs)
+    except ValueError as exc:  # a command-line mistake, caught before any work
+        raise UsageError(str(exc)) from None
     out_path = Path(args.output)
-    many = len(inputs) > 1 or args.output.endswith(os.sep) or out_path.is_dir()
+    many = several or len(inputs) > 1 or args.output.endswith(os.sep) or out_path.is_dir()
     if many and args.output == "-":
         raise UsageError("several inputs need -o DIRECTORY")
     if many and not out_path.is_dir() and out_path.name.lower().endswith(CURVE_SUFFIXES):
@@ -285,6 +307,13 @@ def cmd_convert(args) -> int:
         if why is not None:  # the curves are the point; the picture is a bonus
             print(f"facewire convert: warning: no plots: {why}", file=sys.stderr)
             plot = False
+    if args.ray and Path(args.ray).exists():
+        raise UsageError(
+            f"--ray took {args.ray!r} as the cluster address: write --ray auto, or put --ray "
+            "after the inputs"
+        )
+    if args.ray and args.jobs is not None:
+        raise UsageError("--jobs sets local processes; with --ray the cluster's CPUs run it")
     if args.jobs is not None and args.jobs < 1:
         raise UsageError(f"--jobs {args.jobs}: must be at least 1")
     dests = [str(_convert_dest(args, path, many)) for path in inputs]
@@ -311,7 +340,12 @@ def cmd_convert(args) -> int:
     jobs = args.jobs or (min(2, os.cpu_count() or 1) if len(inputs) > 1 else 1)
     show = sys.stderr.isatty() and not args.quiet
     run = _convert_serial if jobs == 1 or len(inputs) == 1 else _convert_pool
-    results = run(job, list(zip(inputs, dests, strict=True)), jobs, show)
+    if args.ray:
+        from facewire.raycluster import convert_on_ray
+
+        results = convert_on_ray(job, list(zip(inputs, dests, strict=True)), args.ray, show)
+    else:
+        results = run(job, list(zip(inputs, dests, strict=True)), jobs, show)
     if args.output != "-":
         for dest, (frames, fps, engine) in results.items():
             print(f"{dest}: {frames} frames at {fps:g} fps ({engine} engine)")
@@ -603,7 +637,25 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="HOST[:PORT]",
         help="also send every stream to Unreal as Live Link Face UDP (port 11111 by default)",
     )
+    run.add_argument("--broker", metavar="EP", help="join a `facewire broker` at its backend")
+    run.add_argument("--broker-key", metavar="FILE", help="the broker's public key (CurveZMQ)")
+    run.add_argument(
+        "--broker-client-key", metavar="FILE", help="this daemon's .key_secret (CurveZMQ)"
+    )
+    run.add_argument("--name", help="this daemon's name in the broker (default: HOST-PID)")
     run.set_defaults(func=cmd_run)
+
+    brk = sub.add_parser("broker", help="one front door for a fleet of daemons")
+    brk.add_argument("--ingest", default="tcp://127.0.0.1:5555", help="client ROUTER endpoint")
+    brk.add_argument("--pub", default="tcp://127.0.0.1:5556", help="client PUB endpoint")
+    brk.add_argument("--control", default="tcp://127.0.0.1:5557", help="client control endpoint")
+    brk.add_argument("--backend", default="tcp://127.0.0.1:5560", help="daemons connect here")
+    brk.add_argument("--curve-secret", metavar="FILE", help="the broker's .key_secret")
+    brk.add_argument("--daemon-keys", metavar="DIR", help="public keys of daemons allowed in")
+    brk.add_argument("--client-keys", metavar="DIR", help="public keys of clients allowed in")
+    brk.add_argument("--allow-insecure-public", action="store_true")
+    brk.add_argument("--log-format", choices=("auto", "json", "console"), default="auto")
+    brk.set_defaults(func=cmd_broker)
 
     conv = sub.add_parser(
         "convert",
@@ -611,7 +663,12 @@ def build_parser() -> argparse.ArgumentParser:
         description=f"Convert audio files to animation curves. Audio: {AUDIO_FORMATS}; "
         "any rate from 8 to 192 kHz, any length; several channels are mixed to mono.",
     )
-    conv.add_argument("inputs", nargs="+", help=f"audio files ({AUDIO_FORMATS})")
+    conv.add_argument(
+        "inputs",
+        nargs="+",
+        help=f"audio files ({AUDIO_FORMATS}), directories (every audio file below), "
+        "quoted globs or @LIST files (one path per line)",
+    )
     conv.add_argument(
         "-o",
         "--output",
@@ -648,6 +705,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also write OUT.png beside each output (needs the plot extra; without it the "
         "curves are written and a warning says why there is no plot)",
+    )
+    conv.add_argument(
+        "--ray",
+        nargs="?",
+        const="auto",
+        metavar="ADDRESS",
+        help="convert on a Ray cluster (default: the one `ray start` runs here); "
+        "needs facewire[cluster]",
     )
     conv.set_defaults(func=cmd_convert)
 
