@@ -5,7 +5,9 @@ In:  open (with the source rate) / audio (mono float32 at the source rate) / clo
 Out: open / audio16 (float32 16 kHz, input_strength applied) / close / params to inference.
 State: one soxr stream per stream (pipecat keeps one per stream too), so there are no clicks
      at chunk boundaries, no drift, and memory stays constant for hours.
-Drops: nothing; this edge blocks (back-pressure reaches the ingest queue, which counts).
+Drops: nothing. This is the pipeline chain's first stage (facewire.chain): its inbox is the
+     chain's, where ingest drops audio newest-first when it is full (counted, the client
+     told) and capture/replay wait; what it emits is handed straight to inference.
 """
 
 from __future__ import annotations
@@ -22,15 +24,18 @@ from facewire.stages import params_from
 class ResampleActor(Actor):
     name = "resample"
 
-    def __init__(self, ctx: zmq.Context, hwm: int, downstream: str = "inference") -> None:
+    def __init__(
+        self, ctx: zmq.Context, fps: float, hwm: int, downstream: str = "inference"
+    ) -> None:
         super().__init__(ctx, downstream, hwm)
+        self.fps = fps  # the stream's 16 kHz length is kept to its frame count at this rate
         self.streams: dict[str, tuple[StreamResampler, float]] = {}
 
     def on_message(self, msg: Message) -> None:
         sid = msg.stream
         if msg.kind == "open":
             gain = params_from(msg.fields["params"]).face["input_strength"]
-            self.streams[sid] = (StreamResampler(int(msg.fields["rate"])), gain)
+            self.streams[sid] = (StreamResampler(int(msg.fields["rate"]), self.fps), gain)
             msg.fields["rate"] = TARGET_RATE
             self.emit(msg)
         elif msg.kind == "audio":

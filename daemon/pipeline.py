@@ -18,7 +18,7 @@ def pipeline(ctx: zmq.Context, cfg: Config, engine: Engine, publish: str | list[
     frames: "publish" in process, or the daemon's ipc endpoint."""
     hwm = cfg.sockets.queue_hwm
     stages = [
-        ResampleActor(ctx, hwm),
+        ResampleActor(ctx, engine.fps, hwm),
         InferenceActor(ctx, engine, hwm, vad=cfg.daemon.vad),
         EmotionActor(ctx, engine.fps, hwm),
         AnimateActor(ctx, engine.fps, cfg.daemon.seed, hwm),
