@@ -2,7 +2,7 @@
 
     python -m training.evaluate [--engines onnx,dsp,lip_flap] [--model PATH] [--write-results]
 
-Sets: the real ARPAbet-aligned clips of /work/shared/data/speech/aligned (pocketsphinx's five
+Sets: the real ARPAbet-aligned clips of ../shared/data/speech/aligned (pocketsphinx's five
 LibriVox utterances and praatIO's bobby) and clips of the voices held back from training
 (training/work/data/val-*.npz). Each set is padded with 1 s of quiet room and optionally mixed
 with noise by the reference tool make_variants.py; each engine writes facewire JSON per clip,
@@ -29,7 +29,7 @@ from facewire.engines.base import Engine
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / "work"
-SHARED = Path("/work/shared")
+SHARED = Path(__file__).resolve().parents[2] / "shared"  # beside the repository
 METRICS = (
     "bilabial_closure",
     "open_vowel_opening",
@@ -241,7 +241,7 @@ def main() -> None:
     if args.write_results:
         (HERE / "RESULTS.md").write_text(
             "# Lip-sync evaluation\n\nWritten by `python -m training.evaluate --write-results`; "
-            "numbers from /work/shared/tools/lipsync_score.py on facewire JSON streamed in "
+            "numbers from ../shared/tools/lipsync_score.py on facewire JSON streamed in "
             "100 ms chunks at 30 fps. real = pocketsphinx (5 LibriVox clips) + praatIO bobby, "
             "padded with 1 s of quiet room; synth = held-back voices (never trained on); "
             "10db = white+pink noise at 10 dB SNR (make_variants.py).\n\n" + table

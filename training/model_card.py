@@ -230,7 +230,7 @@ Best validation loss (held-back voices, clean + augmented) {meta["best_val_loss"
 
 ## Metrics
 
-Reference scorer /work/shared/tools/lipsync_score.py on facewire JSON from OnnxEngine
+Reference scorer ../shared/tools/lipsync_score.py on facewire JSON from OnnxEngine
 (streamed, 30 fps), via `python -m training.evaluate`; real = 5 pocketsphinx LibriVox clips +
 praatIO bobby, padded with 1 s of quiet room; synth = held-back voices; 10db = white+pink
 noise at 10 dB SNR (make_variants.py). dsp = engines/dsp.py, lip_flap = the loudness baseline.
