@@ -8,8 +8,9 @@ Out: one version-6 Live Link Face datagram per frame to livelink.host:port; subj
 Drops: the socket is non-blocking, with a send buffer of up to SNDBUF_BYTES (the kernel caps
      it at net.core.wmem_max) so a burst of frames of many subjects fits. A datagram the
      kernel will not take right now (EAGAIN: buffer full; ENOBUFS: interface queue full) is
-     retried while the socket becomes writable, for at most RETRY_BUDGET_S per batch of
-     frames (`send_retries`), then dropped (`dropped_full`); one the network refuses (no
+     retried while the socket becomes writable (`send_retries`), but the publish thread
+     waits at most WAIT_BUDGET_S in any second, however many subjects; past that it is
+     dropped (`dropped_full`); one the network refuses (no
      listener: ICMP port unreachable) is dropped (`send_errors`). Every counter is in
      `facewire status` under actors.publish.sinks.livelink, zeros included, with a
      rate-limited warning per failure. Publishing never waits on Unreal beyond that budget.
@@ -38,7 +39,7 @@ log = structlog.get_logger(actor="livelink")
 DEVICE_NAMESPACE = uuid.UUID("6f1c1c5e-5a0b-4f3e-9d39-6d2b8f0f7a11")
 WARN_EVERY_S = 10.0
 SNDBUF_BYTES = 4 << 20  # room for several ticks of 64 subjects' bursts (~350 B a datagram)
-RETRY_BUDGET_S = 0.02  # longest wait for a full socket per on_frames call (about a frame)
+WAIT_BUDGET_S = 0.05  # most the publish thread waits on a full socket in any one second
 TRANSIENT = (errno.EAGAIN, errno.EWOULDBLOCK, errno.ENOBUFS)
 
 
@@ -84,6 +85,8 @@ class LiveLinkSink:
         )
         self.streams: dict[str, tuple[tuple[str, ...], int, int]] = {}  # names, fps num/den
         self._last_warning = 0.0
+        self._window = 0.0  # start of the current one-second waiting window
+        self._waited = 0.0  # seconds waited in it
 
     def on_open(self, stream_id: str, names: list[str], fps: float) -> None:
         num, den = frame_rate(fps)
@@ -97,16 +100,15 @@ class LiveLinkSink:
             return
         names, num, den = self.streams[stream_id]
         values = values_from_frame(weights, names)  # (n, 61) float32
-        deadline = time.monotonic() + RETRY_BUDGET_S
         for i, row in enumerate(values):
             packet = encode_packet(stream_id, self.device, first + i, 0.0, num, den, row)
-            self._send(packet, deadline)
+            self._send(packet)
 
     def on_close(self, stream_id: str) -> None:
         self.streams.pop(stream_id, None)
 
-    def _send(self, packet: bytes, deadline: float) -> None:
-        """Send one datagram; on a transient refusal wait (until `deadline`) and retry."""
+    def _send(self, packet: bytes) -> None:
+        """Send one datagram; on a transient refusal wait (within the budget) and retry."""
         while True:
             try:
                 self.sock.send(packet)
@@ -114,18 +116,27 @@ class LiveLinkSink:
                 if exc.errno not in TRANSIENT:  # e.g. ECONNREFUSED after ICMP port unreachable
                     self._failed("send_errors", exc.strerror or repr(exc))
                     return
-                left = deadline - time.monotonic()
+                left = self._wait_left()
                 if left <= 0:
                     self._failed("dropped_full", f"{errno.errorcode[exc.errno]}: {exc.strerror}")
                     return
                 self.counters["send_retries"] += 1
+                t0 = time.monotonic()
                 if exc.errno == errno.ENOBUFS:  # an interface queue: nothing to wait on
                     time.sleep(min(left, 0.001))
                 else:  # the socket buffer: writable again once it drains
                     select.select([], [self.sock], [], left)
+                self._waited += time.monotonic() - t0
             else:
                 self.counters["packets"] += 1
                 return
+
+    def _wait_left(self) -> float:
+        """Seconds the publish thread may still wait on this socket in this second."""
+        now = time.monotonic()
+        if now - self._window >= 1.0:
+            self._window, self._waited = now, 0.0
+        return WAIT_BUDGET_S - self._waited
 
     def _failed(self, counter: str, reason: str) -> None:
         self.counters[counter] += 1

@@ -250,7 +250,7 @@ def test_a_full_socket_is_waited_for_then_dropped_and_counted(monkeypatch):
         before = dict(c)
         # A budget no scheduler delay of the reader thread can exhaust: this part is about
         # every wait ending in a send, not about how long the daemon may wait.
-        monkeypatch.setattr("facewire.actors.livelink.RETRY_BUDGET_S", 30.0)
+        monkeypatch.setattr("facewire.actors.livelink.WAIT_BUDGET_S", 30.0)
         sink.on_frames("s", 2000, weights[:300], emotions[:300])
         deadline = time.monotonic() + 10
         while len(got) < 300 and time.monotonic() < deadline:
