@@ -2,7 +2,10 @@
 
 In:  open / frames (lip-sync + speaking + emotions) / close / params.
 Out: open, frames (final weights (n, 55): 52 ARKit + head yaw/pitch/roll), close.
-A params message takes effect from the stream's next frame. Drops: nothing; blocks.
+A params message takes effect from the stream's next frame.
+Drops: nothing. The last stage of the pipeline chain (facewire.chain): its messages leave as
+     the chain's batch to publish, over an edge that blocks when full (back-pressure), never
+     drops.
 """
 
 from __future__ import annotations

@@ -5,7 +5,11 @@ In:  nothing from the inbox (a source). PortAudio's callback thread only queues 
 Out: open / audio (mono float32 at the device rate) / close.
 Faults: a lost or broken device ends the current stream (reason "device_lost") and is
      retried with exponential backoff up to capture.retry_max_s; a new stream then opens.
-Drops: if this thread falls behind, the callback queue drops the oldest blocks (counted).
+Drops: if this thread falls behind, the callback queue (BLOCK_QUEUE blocks) drops its
+     oldest block for each new one (`dropped_blocks`): a live microphone should stay current,
+     so latency stays bounded and the newest audio is what reaches the face. PortAudio's
+     status flags (e.g. input overflow) are counted (`device_status_flags`); the last
+     STATUS_FLAGS_KEPT are kept for the `capture_lost` log line.
 sounddevice is imported lazily, so machines without PortAudio run everything else.
 """
 
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import queue
 import time
+from collections import deque
 
 import numpy as np
 import zmq
@@ -22,6 +27,9 @@ from facewire.actors.ingest import stream_params_maps
 from facewire.config import Config
 from facewire.messages import Message
 
+BLOCK_QUEUE = 500  # blocks between PortAudio's callback and this thread (10 s at 20 ms)
+STATUS_FLAGS_KEPT = 16
+
 
 class CaptureActor(Actor):
     name = "capture"
@@ -30,9 +38,9 @@ class CaptureActor(Actor):
         super().__init__(ctx, downstream, cfg.sockets.queue_hwm)
         self.cfg = cfg
         self.cc = cfg.capture
-        self.blocks: queue.Queue[np.ndarray] = queue.Queue(maxsize=500)
+        self.blocks: queue.Queue[np.ndarray] = queue.Queue(maxsize=BLOCK_QUEUE)
         self.stream = None  # sounddevice.InputStream
-        self.status_flags: list[str] = []
+        self.status_flags: deque[str] = deque(maxlen=STATUS_FLAGS_KEPT)
         self.open = False
         self.seq = 0
         self.retry_at = 0.0
@@ -49,11 +57,19 @@ class CaptureActor(Actor):
     def _callback(self, indata, frames, time_info, status) -> None:  # PortAudio thread
         if status:
             self.status_flags.append(str(status))
-        try:
-            # int16 from the device: what microphones deliver, and never NaN.
-            self.blocks.put_nowait(indata.mean(axis=1, dtype=np.float32) / np.float32(32768))
-        except queue.Full:
-            self.counters["dropped_blocks"] += 1
+            self.counters["device_status_flags"] += 1
+        # int16 from the device: what microphones deliver, and never NaN.
+        block = indata.mean(axis=1, dtype=np.float32) / np.float32(32768)
+        while True:
+            try:
+                self.blocks.put_nowait(block)
+                return
+            except queue.Full:
+                try:  # make room by dropping the oldest (this thread may empty it first)
+                    self.blocks.get_nowait()
+                    self.counters["dropped_blocks"] += 1
+                except queue.Empty:
+                    pass
 
     def _start_device(self) -> None:
         import sounddevice
@@ -113,7 +129,7 @@ class CaptureActor(Actor):
                 return
         if not self.stream.active:
             self.counters["device_lost"] += 1
-            self.log.warning("capture_lost", flags=self.status_flags[-3:])
+            self.log.warning("capture_lost", flags=list(self.status_flags)[-3:])
             self._stop_device("device_lost")
             self.retry_at = time.monotonic() + self.backoff
             return

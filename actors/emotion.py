@@ -5,7 +5,8 @@ Out: open, frames (+ emotions (n, 10) post-processed and emotions_raw (n, 10)), 
 The estimator sees the audio before the frames that need it (the inference actor forwards
 audio16 first), so an emotion never waits on the lip-sync lookahead; its analysis runs after
 each round's frames have been sent, for all streams in one batched model call.
-Drops: nothing; this edge blocks.
+Drops: nothing; in the pipeline chain (facewire.chain) its messages are handed straight to
+     the animate stage.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ Out: open, audio16 (passed on for the emotion estimator, ahead of the frames tha
      frames (lip-sync weights (n, 52) + speaking flags (n,)), close, params.
 Batching: each tick drains the inbox, then `LipsyncBatch.run()` makes one engine call over
      every stream that got audio, so cost grows sub-linearly with the number of streams.
-Drops: nothing; frames are data but this edge blocks, so no frame is silently lost.
+Drops: nothing; in the pipeline chain (facewire.chain) its messages are handed straight to
+     the emotion stage, so no frame is ever queued or lost between them.
 """
 
 from __future__ import annotations

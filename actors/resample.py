@@ -5,7 +5,9 @@ In:  open (with the source rate) / audio (mono float32 at the source rate) / clo
 Out: open / audio16 (float32 16 kHz, input_strength applied) / close / params to inference.
 State: one soxr stream per stream (pipecat keeps one per stream too), so there are no clicks
      at chunk boundaries, no drift, and memory stays constant for hours.
-Drops: nothing; this edge blocks (back-pressure reaches the ingest queue, which counts).
+Drops: nothing. This is the pipeline chain's first stage (facewire.chain): its inbox is the
+     chain's, where ingest drops audio newest-first when it is full (counted, the client
+     told) and capture/replay wait; what it emits is handed straight to inference.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from facewire.stages import merge_maps, params_from
 class ResampleActor(Actor):
     name = "resample"
 
-    def __init__(self, ctx: zmq.Context) -> None:
+    def __init__(self, ctx: zmq.Context, fps: float) -> None:
         super().__init__(ctx)  # a chain stage: the chain (facewire.chain) sends what it emits
+        self.fps = fps  # the stream's 16 kHz length is kept to its frame count at this rate
         # Per stream: the resampler, the wire parameter maps and the input_strength they give.
         self.streams: dict[str, tuple[StreamResampler, dict, np.float32]] = {}
 
@@ -31,7 +34,8 @@ class ResampleActor(Actor):
         sid = msg.stream
         if msg.kind == "open":
             maps = msg.fields["params"]
-            self.streams[sid] = (StreamResampler(int(msg.fields["rate"])), maps, _gain(maps))
+            resampler = StreamResampler(int(msg.fields["rate"]), self.fps)
+            self.streams[sid] = (resampler, maps, _gain(maps))
             msg.fields["rate"] = TARGET_RATE
             self.emit(msg)
         elif msg.kind == "audio":

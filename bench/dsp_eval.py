@@ -1,7 +1,8 @@
 """Score the DSP engine with the shared reference lip-sync scorer, clean and at 10 dB SNR.
 
 Usage: .venv/bin/python bench/dsp_eval.py [SRC_DIR] [WORK_DIR]
-Builds padded variants with /work/shared/tools/make_variants.py, runs DspEngine offline on
+Builds padded variants with ../shared/tools/make_variants.py (the shared tools beside the
+repository), runs DspEngine offline on
 every wav (one call, final=True), writes facewire JSON and prints the scorer's summary plus
 a table of compute per second of audio (DSP engine by chunk size, log-mel alone, VAD).
 Run with OMP_NUM_THREADS=1 for one-core numbers.
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -24,8 +26,9 @@ from facewire.engines.dsp import DspEngine
 from facewire.engines.features import frame_windows, log_mel_windows
 from facewire.engines.vad import VoiceActivity
 
-TOOLS = Path("/work/shared/tools")
-SRC = Path("/work/shared/data/speech/aligned/pocketsphinx")
+SHARED = Path(__file__).resolve().parents[2] / "shared"  # beside the repository
+TOOLS = SHARED / "tools"
+SRC = SHARED / "data" / "speech" / "aligned" / "pocketsphinx"
 
 
 def run_dir(wav_dir: Path, json_dir: Path, fps: float = 30.0) -> tuple[float, float]:
@@ -87,7 +90,7 @@ def cost_table(wav: Path, repeats: int = 5) -> None:
 
 def main() -> None:
     src = Path(sys.argv[1]) if len(sys.argv) > 1 else SRC
-    work = Path(sys.argv[2]) if len(sys.argv) > 2 else Path("/tmp/dsp_eval")
+    work = Path(sys.argv[2]) if len(sys.argv) > 2 else Path(tempfile.gettempdir()) / "dsp_eval"
     for mode in ("clean", "10"):
         variants = work / f"v_{mode}"
         if not variants.exists():

@@ -1,16 +1,27 @@
 """Actor base: one thread, its own sockets, an inbox, explicit lifecycle hooks.
 
-An actor binds a PULL inbox at `inproc://<name>` (plus any endpoints in `binds`, for
-actors fed from other processes) and sends downstream through a PUSH connected to the next
-actor's inbox, or through one PUSH per endpoint when `downstream` is a list of worker
-shards, each message going to its stream's shard (`shard_of`). What one loop round emits
-(every stream's messages) leaves as one batch at the end of the round, so the cost of a hop
-is paid per round, not per stream and chunk, and batches grow by themselves under load.
+The daemon's actors are the sources (ingest, capture, replay), the pipeline chain, publish
+and control, each one thread. An actor binds a PULL inbox at `inproc://<name>` (plus the
+endpoints in `binds`: the chain's first stage's name, or an ipc endpoint fed by other
+processes) and polls it together with its own sockets (`poll_sockets`, e.g. ingest's
+ROUTER). `emit` does not send: it queues the message, and what one loop round emitted, for
+every stream, leaves as one batch at the end of the round (sources wait `flush_interval_s`
+to collect more; MAX_BATCH caps a batch), so a hop costs per round, not per stream and
+chunk, and batches grow by themselves under load. A batch goes through one PUSH connected
+to the downstream actor's inbox, or, when `downstream` is a list of worker shards, through
+one PUSH per shard, each message to its stream's shard (`shard_of`).
+
+The per-stream stages (resample, inference, emotion, animate) are Actors too, but they get
+no thread or sockets of their own: ChainActor (facewire.chain) runs them in its thread, in
+order, with each stage's `emit` replaced by the next stage's `handle` and their `on_tick`
+called after every round, so only the chain's output crosses a socket.
+
 Control messages (open/close/params) are never dropped. Data messages use the edge's
 overflow policy: `block` waits for room (back-pressure), `drop-newest` drops the data of a
-batch that finds the edge full, counts it and tells `on_dropped`. The supervisor owns the
-thread; an exception escaping `on_message` is counted and logged without killing the actor,
-an exception escaping the loop ends the thread and the supervisor restarts the actor.
+batch that finds the edge full, counts it and tells `on_dropped`. `handle` counts every
+message and contains an exception from `on_message` (counted and logged; the actor goes
+on); an exception escaping the loop ends the thread, and the supervisor (ActorGroup)
+restarts the actor with backoff, its inbox and state intact.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import struct
 from collections.abc import Callable
 from pathlib import Path
@@ -139,11 +140,22 @@ def _wav_promised_frames(path: Path) -> int | None:
 
 class StreamResampler:
     """One soxr stream per audio stream: state survives chunk boundaries (no clicks, no
-    drift) and memory stays constant however long the stream runs. 16 kHz passes through."""
+    drift) and memory stays constant however long the stream runs. 16 kHz passes through.
 
-    def __init__(self, in_rate: int) -> None:
+    The contract promises ceil(d x fps) frames for a stream of d seconds at its own rate,
+    and every stage counts frames on the 16 kHz samples. 16 kHz frame boundaries fall
+    between samples (533.3 at 30 fps), so the plain rounding of the resampled length gains
+    or loses a frame whenever the source ends within half a 16 kHz sample of a boundary. The
+    flush at the end therefore pads or trims the tail (by at most a sample or two) to the
+    length nearest the exact one that spans the source's frame count.
+    """
+
+    def __init__(self, in_rate: int, fps: float) -> None:
         self.in_rate = in_rate
+        self.fps = fps
         self._soxr = None
+        self._samples_in = 0
+        self._samples_out = 0
         if in_rate != TARGET_RATE:
             self._soxr = soxr.ResampleStream(in_rate, TARGET_RATE, 1, dtype="float32", quality="HQ")
 
@@ -151,4 +163,24 @@ class StreamResampler:
         """Resample a chunk (mono float32); `last=True` flushes the filter's tail."""
         if self._soxr is None:
             return pcm_f32
-        return self._soxr.resample_chunk(pcm_f32, last=last)
+        self._samples_in += len(pcm_f32)
+        out = self._soxr.resample_chunk(pcm_f32, last=last)
+        if last:
+            fix = self._length_16k() - (self._samples_out + len(out))
+            if fix > 0:
+                out = np.concatenate([out, np.zeros(fix, np.float32)])
+            elif fix < 0:
+                out = out[: len(out) + fix]
+        self._samples_out += len(out)
+        return out
+
+    def _length_16k(self) -> int:
+        """The stream's 16 kHz length: nearest the exact one among the lengths that give
+        ceil(duration x fps) frames (the frame counting of engines.base.frames_for)."""
+        exact = self._samples_in * TARGET_RATE / self.in_rate
+        frames = math.ceil(self._samples_in * self.fps / self.in_rate - 1e-9)
+        near = round(exact)
+        for n in sorted(range(max(0, near - 2), near + 3), key=lambda n: abs(n - exact)):
+            if math.ceil(n * self.fps / TARGET_RATE - 1e-9) == frames:
+                return n
+        raise AssertionError(f"no 16 kHz length near {exact} spans {frames} frames")

@@ -2,7 +2,8 @@
 
 One frozen dataclass per section. Unknown keys fail with a "did you mean" suggestion; bad
 values name the key, the value and what is allowed. CLI flags override the file through
-`Config.with_overrides("section.key", value)`.
+`Config.with_overrides(section__key=value, ...)`, e.g. `with_overrides(daemon__fps=60)`
+(keyword arguments cannot hold a dot, hence the double underscore).
 """
 
 from __future__ import annotations
@@ -101,10 +102,11 @@ class Config:
     face: dict[str, float] = field(default_factory=dict)  # default face params (A2F names)
     emotion: dict[str, float] = field(default_factory=dict)  # default emotion params
 
-    def with_overrides(self, **dotted: Any) -> Config:
-        """Copy with `section__key=value` overrides applied (None values are skipped)."""
+    def with_overrides(self, **overrides: Any) -> Config:
+        """Copy with `section__key=value` overrides applied (None values are skipped), validated
+        as the file is."""
         raw = to_dict(self)
-        for key, value in dotted.items():
+        for key, value in overrides.items():
             if value is None:
                 continue
             section, _, name = key.partition("__")

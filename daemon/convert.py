@@ -54,7 +54,7 @@ def convert_pcm(
     maps = dict(maps or {})
     params = params_from(maps)
     gain = np.float32(params.face["input_strength"])
-    resampler = StreamResampler(rate)
+    resampler = StreamResampler(rate, engine.fps)
     lipsync = LipsyncBatch(engine, vad)
     lipsync.open(stream_id)
     emotion = EmotionStage(params, engine.fps, emotion_model or load_emotion_model())

@@ -38,7 +38,7 @@ def pipeline(
     frames: "publish" in process, or the daemon's ipc endpoint; `emotion` is shared by all
     the chain's streams."""
     stages = [
-        ResampleActor(ctx),
+        ResampleActor(ctx, engine.fps),
         InferenceActor(ctx, engine, vad=cfg.daemon.vad),
         EmotionActor(ctx, engine.fps, emotion),
         AnimateActor(ctx, engine.fps, cfg.daemon.seed),

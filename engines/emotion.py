@@ -107,7 +107,7 @@ def _pitch_voicing_tilt(windows: np.ndarray) -> np.ndarray:
 
 
 # Window descriptors (see window_descriptors) and their neutral reference: the mean over the
-# read, neutral speech clips in /work/shared/data/speech/aligned (LibriVox, praatIO, MFA), and
+# read, neutral speech clips in ../shared/data/speech/aligned (LibriVox, praatIO, MFA), and
 # a spread that is a plausible within-speaker range (documented in docs/PARAMETERS.md).
 DESCRIPTORS = ("f0_level", "f0_range", "tilt", "hnr", "jitter", "rate", "pause", "breath",
                "loud", "attack")  # fmt: skip

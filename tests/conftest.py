@@ -127,6 +127,39 @@ class Daemon:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-5000:]
 
+    def events(self, name: str) -> list[dict]:
+        """The daemon's JSON log lines whose `event` is `name`, parsed, in order."""
+        text = self.log_path.read_text(errors="replace")
+        lines = text.splitlines() if text.endswith("\n") else text.splitlines()[:-1]
+        out = []
+        for line in lines:  # the last line may still be being written: it is left out
+            if line.startswith("{"):
+                entry = json.loads(line)
+                if entry.get("event") == name:
+                    out.append(entry)
+        return out
+
+    def wait_for_event(self, name: str, count: int, timeout: float) -> list[dict]:
+        """Wait until the log holds `count` `name` events; fail on timeout, with the log."""
+        deadline = time.monotonic() + timeout
+        while len(found := self.events(name)) < count:
+            assert time.monotonic() < deadline, (
+                f"{count} {name} not logged in {timeout} s:\n{self.log()}"
+            )
+            assert self.proc.poll() is None, (
+                f"daemon exited ({self.proc.returncode}):\n{self.log()}"
+            )
+            time.sleep(0.02)
+        return found
+
+    def reload(self, timeout: float = 10.0) -> None:
+        """SIGHUP, then wait until the daemon has read the new config (RELOADING=1 goes out
+        before the file is read, so it is no sign of the reload being done)."""
+        before = len(self.events("config_reloaded"))
+        self.signal(signal.SIGHUP)
+        self.wait_for("RELOADING=1", timeout)
+        self.wait_for_event("config_reloaded", before + 1, timeout)
+
     def signal(self, sig: int) -> None:
         self.proc.send_signal(sig)
 

@@ -12,6 +12,7 @@ import time
 import numpy as np
 import pytest
 import soundfile as sf
+import soxr
 import yaml
 
 from facewire import config
@@ -35,8 +36,7 @@ def test_44k_wav_streamed_by_a_dealer_gives_one_frame_per_tick(dsp_daemon, wav44
     assert list(started.blendshape_names[:52]) == list(ARKIT_NAMES)
     assert list(started.emotion_names) == list(EMOTION_NAMES)
     assert started.fps == 30.0
-    expected = math.ceil(len(pcm) / rate * 30)
-    assert abs(len(frames) - expected) <= 1
+    assert len(frames) == math.ceil(len(pcm) / rate * 30)  # the contract: exactly ceil(d * fps)
     assert [f.seq for f in frames] == list(range(len(frames)))
     w = np.array([f.weights for f in frames])
     assert w.shape[1] == len(started.blendshape_names)
@@ -47,6 +47,32 @@ def test_44k_wav_streamed_by_a_dealer_gives_one_frame_per_tick(dsp_daemon, wav44
     jaw = w[:, ARKIT_NAMES.index("jawOpen")]
     assert jaw.max() > 0.2, "speech must open the jaw"
     assert any(f.speaking for f in frames) and not frames[0].speaking
+
+
+def test_every_stream_length_gives_exactly_ceil_duration_times_fps_frames(dsp_daemon, wav44k):
+    """Lengths that end just past or exactly on a frame boundary, at 44.1 and 22.05 kHz: with
+    the resampled length merely rounded, 11760 samples at 44.1 kHz (8 frames) gave 9 and
+    22051 samples (16 frames) gave 15."""
+    pcm, rate = sf.read(str(wav44k), dtype="float32")
+    cases = {f"len-44k-{n}": (pcm[:n], rate) for n in (11760, 22051, 44101, 73500)}
+    half = soxr.resample(pcm, rate, 22050).astype(np.float32)
+    cases.update({f"len-22k-{n}": (half[:n], 22050) for n in (7350, 11026, 36750)})
+    with Client(dsp_daemon.ingest) as c, Subscriber(dsp_daemon.pub) as s:
+        wait_for_subscription(s, c)
+        for sid, (sig, sr) in cases.items():
+            c.send_pcm(sid, sig, sr, chunk_ms=20)
+        frames = {sid: 0 for sid in cases}
+        ended = {}
+        while len(ended) < len(cases):
+            item = s.recv(30)
+            assert item is not None, f"only {sorted(ended)} ended"
+            sid, kind, body = item
+            if sid in frames and kind == "animation_frame":
+                frames[sid] += 1
+            elif sid in frames and kind == "stream_ended":
+                ended[sid] = body.frames
+    want = {sid: math.ceil(len(sig) / sr * 30) for sid, (sig, sr) in cases.items()}
+    assert frames == ended == want
 
 
 def test_eight_streams_at_once_stay_independent(dsp_daemon, example_pcm, tmp_path):
@@ -172,8 +198,7 @@ def test_sighup_reloads_defaults_for_new_streams(start_daemon, example_pcm):
     doc = yaml.safe_load(d.config_path.read_text())
     doc["face"] = {"lower_face_strength": 0.0}
     d.config_path.write_text(yaml.safe_dump(doc))
-    d.signal(signal.SIGHUP)
-    d.wait_for("RELOADING=1", 5)
+    d.reload()
     _, frames, _ = _stream_pcm(d, pcm, rate, "after")
     jaw = np.array([f.weights[ARKIT_NAMES.index("jawOpen")] for f in frames])
     assert jaw.max() == 0.0, "lower_face_strength 0 from the reloaded config must still the jaw"

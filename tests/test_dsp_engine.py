@@ -15,11 +15,10 @@ import soxr
 from facewire.arkit import ARKIT_INDEX
 from facewire.engines.base import frames_for
 from facewire.engines.dsp import DspEngine
+from tests.conftest import SPEECH
 from tests.streaming import stream_in_chunks
 
-SPEECH_DIR = Path(
-    os.environ.get("FACEWIRE_SPEECH_DIR", "/work/shared/data/speech/aligned/pocketsphinx")
-)
+SPEECH_DIR = Path(os.environ.get("FACEWIRE_SPEECH_DIR", SPEECH / "aligned" / "pocketsphinx"))
 CLIP = "sense_and_sensibility_01_austen_64kb-0870"
 BILABIAL = {"P", "B", "M"}
 OPEN_VOWELS = {"AA", "AE", "AO", "AW", "AY"}

@@ -100,12 +100,24 @@ def test_control_crash_restarts_within_a_second(tmp_path):
 
 
 def test_stalled_subscriber_never_blocks_publishing(start_daemon, example_pcm):
-    # The good subscriber's pipe has the same high-water mark: 1000 messages leave it room
-    # for a scheduling hiccup on a loaded machine, and 8 streams of 12 s (2900 messages)
-    # still overflow the stalled one.
+    """One subscriber never reads; the other must still get every frame of 8 streams.
+
+    Every PUB pipe has the same high-water mark (1000 here), so the good subscriber only
+    keeps every frame if no more than that is ever queued for it. The audio therefore goes
+    in lock-step rounds: 200 ms for every stream, then wait until the good subscriber has
+    the frames of the round before (the dsp engine's lookahead is far below 200 ms), so
+    at most two rounds (~100 messages) are in flight however slow a loaded machine makes
+    the daemon. Had all 96 s of audio been sent at once, the daemon would publish its
+    2900 messages in one burst, and on a busy machine its I/O thread may not run until
+    the burst is over: the good pipe overflows exactly like the stalled one (that was
+    this test's flake). The stalled subscriber still receives 2900 messages in all, far
+    beyond its 1000 + kernel buffers."""
     d = start_daemon({"daemon": {"engine": "dsp"}, "sockets": {"pub_hwm_messages": 1000}})
     pcm, rate = example_pcm
     long = np.concatenate([pcm] * 4)
+    step = rate // 5  # 200 ms rounds
+    rounds = [(long[i : i + step] * 32767).astype("<i2") for i in range(0, len(long), step)]
+    per_round = 30 // 5  # frames per stream per round
     streams = [f"st{i}" for i in range(8)]
     ctx = zmq.Context.instance()
     stalled = ctx.socket(zmq.SUB)
@@ -116,21 +128,32 @@ def test_stalled_subscriber_never_blocks_publishing(start_daemon, example_pcm):
     stalled.connect(d.pub)
     frames: dict[str, list[int]] = {sid: [] for sid in streams}
     ended = {}
+
+    def read_until(good: Subscriber, done) -> None:
+        while not done():
+            item = good.recv(30)
+            counts = {sid: len(f) for sid, f in frames.items()}
+            assert item is not None, f"publishing stalled; frames {counts}, ended {sorted(ended)}"
+            sid, kind, body = item
+            if kind == "animation_frame" and sid in frames:
+                frames[sid].append(body.seq)
+            elif kind == "stream_ended" and sid in frames:
+                ended[sid] = body
+
     try:
         with Subscriber(d.pub) as good, Client(d.ingest) as c:
             wait_for_subscription(good, c)
             while stalled.poll(0):  # the stalled one is connected too; from now it never reads
                 stalled.recv_multipart()
             for sid in streams:
-                c.send_pcm(sid, long, rate, chunk_ms=200)
-            while len(ended) < len(streams):
-                item = good.recv(30)
-                assert item is not None, f"publishing stalled; ended {sorted(ended)}"
-                sid, kind, body = item
-                if kind == "animation_frame" and sid in frames:
-                    frames[sid].append(body.seq)
-                elif kind == "stream_ended" and sid in frames:
-                    ended[sid] = body
+                c.open_stream(sid, rate)
+            for k, block in enumerate(rounds):
+                for sid in streams:
+                    c.send_audio(sid, k, block)
+                read_until(good, lambda k=k: all(len(f) >= k * per_round for f in frames.values()))
+            for sid in streams:
+                c.close_stream(sid)
+            read_until(good, lambda: len(ended) == len(streams))
         expected = math.ceil(len(long) / rate * 30)
         for sid in streams:
             got = frames[sid]
@@ -222,9 +245,10 @@ def test_lost_microphone_is_retried_with_backoff_and_recovers(start_daemon, tmp_
             if item[1] == "animation_frame":
                 jaw.append(item[2].weights[JAW])
     assert max(jaw) > 0.1
-    retries = [line for line in d.log().splitlines() if "capture_unavailable" in line]
-    assert len(retries) >= 3 and '"capture_started"' in d.log()
-    assert "0.5" in retries[-1], "the backoff must grow to capture.retry_max_s"
+    waits = [e["retry_s"] for e in d.events("capture_unavailable")]
+    assert len(waits) >= 3 and d.events("capture_started")
+    # 0.25 s, doubling, capped at capture.retry_max_s.
+    assert waits == [0.25] + [0.5] * (len(waits) - 1), waits
 
 
 def _push_live(d, sid: str, pcm, rate, stop: threading.Event, sent: dict) -> None:
@@ -295,12 +319,7 @@ def test_sighup_applies_to_new_streams_while_live_ones_continue(start_daemon, ex
         doc = yaml.safe_load(d.config_path.read_text())
         doc["face"] = {"lower_face_strength": 0.0}
         d.config_path.write_text(yaml.safe_dump(doc))
-        d.signal(signal.SIGHUP)
-        d.wait_for("RELOADING=1", 5)
-        deadline = time.monotonic() + 5
-        while '"config_reloaded"' not in d.log():
-            assert time.monotonic() < deadline, d.log()
-            time.sleep(0.02)
+        d.reload()
         c.open_stream("after", rate)
         for i, b in enumerate(blocks):
             c.send_audio("after", i, b)

@@ -16,9 +16,10 @@ pytest.importorskip("onnxruntime")
 from facewire.arkit import ARKIT_INDEX  # noqa: E402
 from facewire.engines.base import frames_for  # noqa: E402
 from facewire.engines.onnx import OnnxEngine  # noqa: E402
+from tests.conftest import SPEECH  # noqa: E402
 from tests.streaming import feed_together, stream_in_chunks  # noqa: E402
 
-BOBBY = Path("/work/shared/data/speech/aligned/praatIO")
+BOBBY = SPEECH / "aligned" / "praatIO"
 
 
 def _speechlike(seconds: float, seed: int) -> np.ndarray:

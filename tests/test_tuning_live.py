@@ -145,7 +145,7 @@ def test_live_input_strength_takes_effect_in_every_accepted_spelling(spelling):
     from facewire.actors.resample import ResampleActor
     from facewire.messages import Message
 
-    actor = ResampleActor(zmq.Context.instance())
+    actor = ResampleActor(zmq.Context.instance(), fps=30.0)
     out: list[Message] = []
     actor.emit = out.append
     actor.on_message(Message("open", "s", {"rate": 16000, "params": {}}))

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+import os
 import socket
 import threading
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -12,6 +15,7 @@ import zmq
 
 from facewire import config
 from facewire.actor import Actor
+from facewire.actors.capture import BLOCK_QUEUE, STATUS_FLAGS_KEPT, CaptureActor
 from facewire.audio import AudioError, StreamResampler, decode_pcm
 from facewire.engines.base import FpsResampler, frames_for
 from facewire.engines.features import StreamingWindows, log_mel, log_mel_windows
@@ -155,9 +159,9 @@ def test_decode_pcm_mixes_down_and_validates():
 def test_resampling_is_chunk_size_invariant(rate, example_pcm):
     pcm, src = example_pcm
     x = soxr.resample(pcm, src, rate).astype(np.float32)
-    whole = StreamResampler(rate).process(x, last=True)  # the whole clip in one call
+    whole = StreamResampler(rate, 30.0).process(x, last=True)  # the whole clip in one call
     for chunk in (17, 441, 4096):
-        r = StreamResampler(rate)
+        r = StreamResampler(rate, 30.0)
         parts = [r.process(x[i : i + chunk]) for i in range(0, len(x), chunk)]
         parts.append(r.process(np.zeros(0, np.float32), last=True))
         streamed = np.concatenate(parts)
@@ -166,13 +170,69 @@ def test_resampling_is_chunk_size_invariant(rate, example_pcm):
     assert abs(len(whole) - len(x) * 16000 / rate) <= 1
 
 
+@pytest.mark.parametrize("fps", [25.0, 30.0, 60.0])
+@pytest.mark.parametrize("rate", [8000, 11025, 22050, 44100, 48000, 96000])
+def test_resampled_stream_spans_exactly_ceil_duration_times_fps_frames(rate, fps):
+    """The contract's frame count holds for every source length, including those that end
+    within half a 16 kHz sample of a frame boundary (plain rounding gained or lost a frame
+    there: 11760 samples at 44.1 kHz, 8 frames at 30 fps, resampled to 4267 samples = 9)."""
+    rng = np.random.default_rng(rate)
+    lengths = [1, 2, 3, 50] + [
+        n
+        for k in (1, 8, 16, 97, 300)
+        for n in range(int(k * rate / fps) - 2, int(k * rate / fps) + 3)
+    ]
+    for n in lengths:
+        x = (0.1 * rng.standard_normal(n)).astype(np.float32)
+        r = StreamResampler(rate, fps)
+        step = rate // 50
+        got = sum(len(r.process(x[i : i + step])) for i in range(0, n, step))
+        got += len(r.process(np.zeros(0, np.float32), last=True))
+        assert frames_for(got, fps) == math.ceil(n / rate * fps - 1e-9), (n, got)
+        assert abs(got - n * 16000 / rate) <= 1.5, (n, got)
+
+
+def _rss_kb() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
+
+
 def test_resampler_memory_is_constant_over_an_hour_of_chunks():
-    r = StreamResampler(44100)
-    block = np.zeros(882, np.float32)
-    out = 0
-    for _ in range(3600 * 50 // 60):  # a minute of 20 ms chunks is enough to see growth
-        out += len(r.process(block))
-    assert abs(out - 60 * 16000) < 400
+    """An hour of 20 ms chunks at 44.1 kHz: after a minute of warm-up neither the Python and
+    numpy allocations (tracemalloc) nor the resident memory (soxr's C state) grow."""
+    r = StreamResampler(44100, 30.0)
+    block = (0.1 * np.sin(np.arange(882) / 7)).astype(np.float32)
+    out = sum(len(r.process(block)) for _ in range(50 * 60))
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        rss_before = _rss_kb()
+        for _ in range(50 * 3540):
+            out += len(r.process(block))
+        current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    grown_kb = _rss_kb() - rss_before
+    # A chunk's output is 2.5 kB: holding on to even one per chunk would be 450 MB.
+    assert current - base < 16 * 1024 and peak - base < 64 * 1024, (current - base, peak - base)
+    assert grown_kb < 4096, f"resident memory grew {grown_kb} kB over the hour"
+    out += len(r.process(np.zeros(0, np.float32), last=True))
+    assert out == 3600 * 16000
+
+
+def test_capture_queue_drops_the_oldest_blocks_and_keeps_few_status_flags():
+    """A microphone whose reader falls behind keeps the newest audio (latency stays bounded),
+    counts what it dropped, and PortAudio's status flags do not pile up in memory."""
+    cap = CaptureActor(zmq.Context.instance(), config.Config())
+    n = BLOCK_QUEUE + 120
+    for i in range(n):
+        block = np.full((320, 1), i, np.int16)  # each block's samples carry its index
+        cap._callback(block, 320, None, "input overflow" if i % 2 else None)
+    kept = [round(float(cap.blocks.get_nowait()[0]) * 32768) for _ in range(cap.blocks.qsize())]
+    assert kept == list(range(120, n)), "the oldest blocks go, the newest stay, in order"
+    assert cap.counters["dropped_blocks"] == 120
+    assert cap.counters["device_status_flags"] == n // 2
+    assert list(cap.status_flags) == ["input overflow"] * STATUS_FLAGS_KEPT
 
 
 def test_streaming_log_mel_equals_offline():

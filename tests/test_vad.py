@@ -13,10 +13,9 @@ import soxr
 
 from facewire.engines.base import frames_for
 from facewire.engines.vad import CHUNK_SAMPLES, VoiceActivity
+from tests.conftest import SPEECH
 
-SPEECH_DIR = Path(
-    os.environ.get("FACEWIRE_SPEECH_DIR", "/work/shared/data/speech/aligned/pocketsphinx")
-)
+SPEECH_DIR = Path(os.environ.get("FACEWIRE_SPEECH_DIR", SPEECH / "aligned" / "pocketsphinx"))
 CLIP = "sense_and_sensibility_01_austen_64kb-0870"
 PAD_S = 1.0
 

@@ -217,7 +217,12 @@ def test_workers_need_the_zmq_source(start_daemon, tmp_path):
         start_daemon({"daemon": {"workers": 2, "source": "mic"}})
 
 
-def test_a_worker_that_cannot_load_its_engine_stops_the_daemon_with_the_reason(start_daemon):
-    # No GPU here: every worker fails to build the TensorRT engine, and says why.
-    with pytest.raises(AssertionError, match="worker 0 did not start"):
+def test_a_worker_that_cannot_load_its_engine_stops_the_daemon_with_the_reason(
+    start_daemon, monkeypatch
+):
+    # With no CUDA device visible (on any machine, GPU or not) every worker fails to build the
+    # TensorRT engine, and says why: the gpu extra is missing, or there is no CUDA device.
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    with pytest.raises(AssertionError, match="worker 0 did not start") as failed:
         start_daemon({"daemon": {"engine": "tensorrt", "workers": 2}})
+    assert "gpu extra" in str(failed.value) or "CUDA" in str(failed.value), failed.value
