@@ -2,7 +2,7 @@
 
     python bench/run_all.py [--quick] [--engine auto]
 
-Runs, in order (about 9.5 minutes on a 2-core machine; --quick: about 4):
+Runs, in order (about 10.5 minutes on a 2-core machine; --quick: about 4):
   1. engine_cost.py   engine alone: CPU s per audio s per stream, features vs model split
   2. stage_cost.py    every per-stream stage (engine, VAD, emotion, face, protobuf)
   3. vad_agreement.py energy VAD vs Silero on clean and noisy speech

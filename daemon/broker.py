@@ -9,10 +9,11 @@ Placement: a new stream goes to the daemon with the most free capacity
 (daemon.max_streams minus its open streams) and stays there.
 Failover: a daemon silent for DAEMON_EXPIRY_S, or whose connection is gone when the broker
 sends to it, is dropped; each of its streams reopens on the daemon with the most room, with
-the client's OpenStream (same parameters). Frames go on with `seq` continuing past the lost
-audio (seq and timecode stay seq/fps of stream audio, so the jump is the gap); the client
-gets a WARNING Status naming the gap, and StreamEnded.dropped_chunks counts the chunks that
-never became frames. Live set_params changes are not replayed on the new daemon. With no
+the client's OpenStream with every set_params the old daemon accepted folded in (the
+parameters it has now). Frames go on with `seq` continuing past the lost audio (seq and
+timecode stay seq/fps of stream audio, so the jump is the gap); the client gets a WARNING
+Status naming the gap, and StreamEnded.dropped_chunks counts the chunks that never became
+frames. With no
 daemon left (or none with room) the stream ends: StreamEnded reason "no_daemon".
 Broker restart: stream routes live only in the broker, so a restart ends the streams open
 through it. Each daemon sees an unknown-broker RESET, closes them and re-registers; their
@@ -33,6 +34,7 @@ import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import structlog
 import zmq
@@ -63,6 +65,14 @@ log = structlog.get_logger()
 
 BYTES_PER_SAMPLE = {pb.OpenStream.PCM_S16LE: 2, pb.OpenStream.PCM_F32LE: 4}
 CONTROL_TIMEOUT_S = 5.0  # a relayed control request whose daemon never answers
+# ControlRequest maps that set_params carries, named as in OpenStream
+PARAM_MAPS = (
+    "face_params",
+    "emotion_params",
+    "blendshape_multipliers",
+    "blendshape_offsets",
+    "preferred_emotion",
+)
 RESET_EVERY_S = 0.5  # at most one RESET per unknown daemon this often
 # A restarted broker RESETs the daemons still carrying its predecessor's streams only after
 # this long, so that subscribers have reconnected (ZeroMQ retries every 0.1 s) when those
@@ -203,7 +213,9 @@ class Broker:
         self.routes: dict[str, Route] = {}
         self.counters: Counter[str] = Counter()
         self.reset_sent: dict[bytes, float] = {}
-        self.ctl_pending: dict[bytes, tuple[list[bytes], float]] = {}
+        # req_id -> (client envelope, deadline, the set_params request to fold into its
+        # stream's OpenStream once the daemon accepts it, or None)
+        self.ctl_pending: dict[bytes, tuple[list[bytes], float, Any]] = {}
         self.ctl_next = 0
         self.started_at = time.monotonic()
         self.stop_event = threading.Event()
@@ -263,7 +275,7 @@ class Broker:
                 self.notifier.watchdog()
                 for ident in list(self.daemons):
                     self._to_daemon(ident, [HB])
-                for req_id, (env, deadline) in list(self.ctl_pending.items()):
+                for req_id, (env, deadline, _) in list(self.ctl_pending.items()):
                     if now > deadline:
                         del self.ctl_pending[req_id]
                         self._control_reply(env, status(Code.ERROR, "daemon did not answer"))
@@ -395,6 +407,8 @@ class Broker:
         elif cmd == CTLR and len(rest) == 2:
             pending = self.ctl_pending.pop(rest[0], None)
             if pending:
+                if pending[2] is not None:
+                    self._keep_params(pending[2], rest[1])
                 self._control_reply(pending[0], rest[1])
         elif cmd == BYE:
             self._drop(ident, "left")
@@ -610,8 +624,24 @@ class Broker:
             return
         self.ctl_next += 1
         req_id = str(self.ctl_next).encode()
-        self.ctl_pending[req_id] = (envelope, time.monotonic() + CONTROL_TIMEOUT_S)
+        update = req if req.command == "set_params" else None
+        self.ctl_pending[req_id] = (envelope, time.monotonic() + CONTROL_TIMEOUT_S, update)
         self._to_daemon(route.daemon, [CTL, req_id, payload])
+
+    def _keep_params(self, req, reply: bytes) -> None:
+        """A live set_params the daemon accepted joins its stream's OpenStream, so a
+        failover reopens the stream with the parameters it has now, not those it opened with."""
+        route = self.routes.get(req.stream_id)
+        try:
+            kind, st = decode(reply)
+        except ProtocolError:
+            return
+        if route is None or kind != "status" or st.code != Code.OK:
+            return
+        _, opened = decode(route.open_env)
+        for name in PARAM_MAPS:
+            getattr(opened, name).update(getattr(req, name))
+        route.open_env = encode(open_stream=opened)
 
     def snapshot(self) -> dict:
         now = time.monotonic()

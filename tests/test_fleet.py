@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from facewire.arkit import ARKIT_INDEX
 from facewire.client import Client, ClientError, Control, Subscriber, wait_for_subscription
 from facewire.fleet import DAEMON_EXPIRY_S
 from facewire.security import keygen
@@ -399,3 +400,32 @@ def test_stream_control_goes_to_the_streams_daemon(broker_factory, start_daemon)
         assert bad.code == Code.ERROR and "bogus" in bad.message  # the daemon's validation
     assert "unknown stream" in ctl.request("set_params", "nope").message
     assert ctl.request("reload").code == Code.ERROR  # daemon-wide: each daemon's own socket
+
+
+def test_a_moved_stream_keeps_its_live_parameters(broker_factory, start_daemon, example_pcm):
+    b = broker_factory()
+    daemons = {name: fleet_daemon(start_daemon, b, name) for name in ("d1", "d2")}
+    b.wait_daemons({"d1", "d2"})
+    pcm, rate = example_pcm
+    pcm = np.concatenate([pcm, pcm, pcm])  # 9 s of speech
+    ctl = Control(b.control, timeout_s=30)
+    with Subscriber(b.pub, "tuned") as sub, Client(b.ingest, timeout_s=30) as probe:
+        wait_for_subscription(sub, probe, probe_id="tuned-probe", timeout_s=30)
+        pusher = Pusher(b.ingest, "tuned", pcm, rate)
+        pusher.start()
+        deadline = time.monotonic() + 30
+        while "tuned" not in b.status()["streams"]:
+            assert time.monotonic() < deadline, b.log()
+            time.sleep(0.05)
+        still = ctl.request("set_params", "tuned", face_params={"lower_face_strength": 0.0})
+        assert still.code == Code.OK, still.message
+        time.sleep(1.0)
+        daemons[b.status()["streams"]["tuned"]].proc.kill()
+        frames, ended = collect(sub, {"tuned"})
+        pusher.join(60)
+    assert moved_warnings(pusher.statuses), [s.message for s in pusher.statuses]
+    assert ended["tuned"].reason == "closed"
+    last = max(f.seq for f in frames["tuned"])  # the last 4 s are the new daemon's frames
+    jaw = ARKIT_INDEX["jawOpen"]
+    after = [f.weights[jaw] for f in frames["tuned"] if f.seq > last - 4 * FPS]
+    assert len(after) > 2 * FPS and max(after) < 1e-3, "the new daemon got the live update"
