@@ -32,7 +32,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import FACEWIRE, DaemonProc, machine, proc_cpu_s  # noqa: E402
-from daemon_load import LOADGEN, OVERRUN_S, analyse  # noqa: E402
+from daemon_load import OVERRUN_S, analyse, sender_argv, start_receiver  # noqa: E402
 
 from facewire.client import ClientError, Control  # noqa: E402
 
@@ -140,39 +140,10 @@ def run_row(daemons: int, n: int, seconds: float, config: dict) -> dict:
     try:
         time.sleep(0.5)
         common = ["--ingest", setup.ingest, "--streams", str(n)]
-        recv = subprocess.Popen(
-            [
-                sys.executable,
-                LOADGEN,
-                "recv",
-                "--pub",
-                setup.pub,
-                *common,
-                "--out",
-                str(recv_out),
-                "--timeout",
-                str(seconds + OVERRUN_S),
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        if recv.stdout.readline().strip() != "ready":
-            raise RuntimeError("receiver did not subscribe")
+        recv = start_receiver(setup.pub, common, recv_out, seconds)
         b0, d0, wall0 = setup.broker_cpu_s(), setup.cpu_s(), time.perf_counter()
         before = setup.counters() if daemons else {}
-        subprocess.run(
-            [
-                sys.executable,
-                LOADGEN,
-                "send",
-                *common,
-                "--seconds",
-                str(seconds),
-                "--out",
-                str(send_out),
-            ],
-            check=True,
-        )
+        subprocess.run(sender_argv(common, seconds, send_out), check=True)
         recv.wait(seconds + OVERRUN_S + 30)
         wall = time.perf_counter() - wall0
         b1, d1 = setup.broker_cpu_s(), setup.cpu_s()

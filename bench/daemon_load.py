@@ -47,6 +47,25 @@ def _children_cpu_s() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def start_receiver(pub: str, common: list[str], out: Path, seconds: float) -> subprocess.Popen:
+    """The subscriber client process (loadgen.py recv), started and subscribed."""
+    recv = subprocess.Popen(
+        [sys.executable, LOADGEN, "recv", "--pub", pub, *common, "--out", str(out),
+         "--timeout", str(seconds + OVERRUN_S)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    if recv.stdout.readline().strip() != "ready":
+        raise RuntimeError("receiver did not subscribe")
+    return recv
+
+
+def sender_argv(common: list[str], seconds: float, out: Path, chunk_ms: int = 20) -> list[str]:
+    """The realtime sender client process (loadgen.py send)."""
+    return [sys.executable, LOADGEN, "send", *common, "--seconds", str(seconds),
+            "--chunk-ms", str(chunk_ms), "--out", str(out)]  # fmt: skip
+
+
 def run_load(n: int, seconds: float, config: dict, chunk_ms: int = 20) -> dict:
     """One fresh daemon, N realtime streams from separate client processes; metrics."""
     tmp = Path(tempfile.mkdtemp(prefix="fwl-"))
@@ -56,40 +75,10 @@ def run_load(n: int, seconds: float, config: dict, chunk_ms: int = 20) -> dict:
         time.sleep(0.5)  # let the daemon settle before the idle reading
         rss_idle = d.rss_mb()
         common = ["--ingest", d.ingest, "--streams", str(n)]
-        recv = subprocess.Popen(
-            [
-                sys.executable,
-                LOADGEN,
-                "recv",
-                "--pub",
-                d.pub,
-                *common,
-                "--out",
-                str(recv_out),
-                "--timeout",
-                str(seconds + OVERRUN_S),
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        if recv.stdout.readline().strip() != "ready":
-            raise RuntimeError("receiver did not subscribe")
+        recv = start_receiver(d.pub, common, recv_out, seconds)
         children0 = _children_cpu_s()
         cpu0, wall0 = d.cpu_s(), time.perf_counter()
-        send = subprocess.Popen(
-            [
-                sys.executable,
-                LOADGEN,
-                "send",
-                *common,
-                "--seconds",
-                str(seconds),
-                "--chunk-ms",
-                str(chunk_ms),
-                "--out",
-                str(send_out),
-            ]
-        )
+        send = subprocess.Popen(sender_argv(common, seconds, send_out, chunk_ms))
         rss_peak = rss_idle
         while send.poll() is None:
             rss_peak = max(rss_peak, d.rss_mb())
