@@ -40,6 +40,9 @@ import soundfile as sf
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # tests.devtools, shared with the viewer test
+
+from tests.devtools import HEADLESS_FLAGS  # noqa: E402
+
 CLIP = Path("daemon/data/example.wav")  # relative: the picture's title names no machine path
 EMOTIONAL_CLIP = Path("../shared/data/speech/emotion/Claire_anger.wav")
 CURVES_PNG = REPO / "docs" / "curves.png"
@@ -48,14 +51,7 @@ FACEWIRE = str(Path(sys.executable).with_name("facewire"))
 SUMMARY_KEY = "facewire-curves"
 TOLERANCE = 0.01  # curves differ by more than this: another model drew the picture
 CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
+    *HEADLESS_FLAGS,
     "--hide-scrollbars",
     "--force-device-scale-factor=1",
     "--window-size=800,500",

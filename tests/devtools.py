@@ -10,6 +10,19 @@ import itertools
 import json
 import time
 
+# Headless Chromium on a machine with no network: without the background-networking flags
+# it keeps trying (and failing) to reach Google's services.
+HEADLESS_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
 
 class DevTools:
     """Calls, JavaScript and screenshots on one page's DevTools WebSocket."""

@@ -24,7 +24,7 @@ import pytest
 
 from facewire.client import Client
 from tests.conftest import FACEWIRE
-from tests.devtools import DevTools
+from tests.devtools import HEADLESS_FLAGS, DevTools
 
 CHROMIUM = next(
     (p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None
@@ -81,14 +81,7 @@ def page(viewer, tmp_path):
     proc = subprocess.Popen(
         [
             CHROMIUM,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
+            *HEADLESS_FLAGS,
             "--disable-background-timer-throttling",
             "--disable-renderer-backgrounding",
             "--window-size=800,640",
