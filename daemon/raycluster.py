@@ -38,8 +38,8 @@ def batch_size(files: int, cpus: int) -> int:
 def convert_batch(job, items: list[tuple[int, str, bytes, str]]) -> list[tuple]:
     """Ray task body: (index, input name, input bytes, output name) per file.
 
-    Returns per file (index, "ok", (frames, fps, engine), output bytes, png bytes or None)
-    or (index, "file", message); an engine that cannot load is (index, "engine", message).
+    Returns per file (index, "ok", (frames, fps, engine), output bytes, png bytes or None,
+    warnings) or (index, "file", message); an engine that cannot load is (index, "engine", message).
     The input keeps its name (its stem seeds the blinks, as in local convert).
     """
     from facewire.cli import _worker_engine, convert_one, plot_path
@@ -47,7 +47,7 @@ def convert_batch(job, items: list[tuple[int, str, bytes, str]]) -> list[tuple]:
     out = []
     with tempfile.TemporaryDirectory(prefix="facewire-ray-") as tmp:
         try:
-            engine = _worker_engine(job.engine, job.fps, job.threads)
+            engine = _worker_engine(job.engine, job.fps, job.threads, job.block_frames)
         except (ImportError, RuntimeError, OSError) as exc:
             return [(items[0][0], "engine", str(exc))]
         for index, name, data, dest_name in items:
@@ -57,7 +57,7 @@ def convert_batch(job, items: list[tuple[int, str, bytes, str]]) -> list[tuple]:
             dest.parent.mkdir(parents=True)
             src.write_bytes(data)
             try:
-                frames = convert_one(job, engine, src, str(dest))
+                frames, warnings = convert_one(job, engine, src, str(dest))
             except (ValueError, RuntimeError, OSError, ImportError) as exc:
                 # The driver puts its own path back where this worker's copy is named.
                 text = str(exc) or type(exc).__name__
@@ -71,6 +71,7 @@ def convert_batch(job, items: list[tuple[int, str, bytes, str]]) -> list[tuple]:
                     (frames, engine.fps, engine.name),
                     dest.read_bytes(),
                     png.read_bytes() if png else None,
+                    [text.replace(str(src), PATH_TOKEN) for text in warnings],
                 )
             )
     return out
@@ -162,8 +163,13 @@ def _run(remote, job, tasks, batches, cpus, done, errors, bar, plot_path) -> lis
                 )
                 failed.append(index)
                 continue
-            _, _, info, data, png = result
+            _, _, info, data, png, warnings = result
             dest = tasks[index][1]
+            for text in warnings:  # as local convert prints them, with the driver's path
+                bar.write(
+                    f"facewire convert: warning: {text.replace(PATH_TOKEN, str(tasks[index][0]))}",
+                    file=sys.stderr,
+                )
             _write(dest, data)
             if png is not None:
                 _write(str(plot_path(dest)), png)
