@@ -98,6 +98,8 @@ class IngestActor(Actor):
         self._ended: OrderedDict[tuple[bytes, str], str] = OrderedDict()
 
     def on_start(self) -> None:
+        if self.router is not None:  # restarted after a crash: the socket is still bound
+            return
         self.router = self.ctx.socket(zmq.ROUTER)
         self.router.linger = 0
         self.router.setsockopt(zmq.MAXMSGSIZE, self.cfg.sockets.max_message_bytes)
@@ -106,7 +108,16 @@ class IngestActor(Actor):
         self.log.info("ingest_bound", endpoint=self.cfg.sockets.ingest)
 
     def on_stop(self) -> None:
-        if self.router is not None:
+        # After a crash the ROUTER stays open for the restarted thread (the old one has
+        # ended, so the socket changes threads safely): the chunks queued in it, and what
+        # clients send during the restart, are read then, and no DEALER has to reconnect.
+        if self.stopping.is_set() and self.router is not None:
+            self.router.close(linger=0)
+            self.router = None
+
+    def stop(self, timeout: float = 2.0) -> None:
+        super().stop(timeout)
+        if self.router is not None:  # stopped while crashed, before its restart
             self.router.close(linger=0)
             self.router = None
 

@@ -64,20 +64,15 @@ def test_ingest_crash_mid_stream_restarts_and_the_stream_resumes(start_daemon, e
             c.send_audio("live", i, b)
         assert ctl.request("fault", argument="ingest").code == 0
         _wait_restart(ctl, "ingest")
-        # A round trip on this client's connection: what a DEALER writes into the dead
-        # ingest's connection before it has reconnected is lost (ZeroMQ), so the rest goes
-        # once the restarted ingest answers this client.
-        c.open_stream("live-rtt", rate)
-        c.close_stream("live-rtt")
         for i, b in enumerate(blocks[half:], start=half):
             c.send_audio("live", i, b)
         c.close_stream("live")  # the restarted ingest still knows this client owns it
         _, frames, ended = s.collect("live", timeout_s=10)
     assert ended.reason == "closed"
-    assert len(frames) == ended.frames == math.ceil(len(pcm) / rate * 30), (
-        " | ".join(f"{st.code}:{st.message}" for st in c.statuses[5:8]),
-        d.log()[-3000:],
-    )
+    # Nothing is lost: the chunks queued in the ingest socket when it crashed are read by
+    # the restarted ingest (an ERROR or seq-gap WARNING here would say which went missing).
+    assert [st.message for st in c.statuses if st.code != 0] == []
+    assert len(frames) == ended.frames == math.ceil(len(pcm) / rate * 30)
 
 
 def test_control_crash_restarts_within_a_second(tmp_path):

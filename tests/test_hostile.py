@@ -143,8 +143,8 @@ class _IngestHarness:
         return replies
 
     def close(self) -> None:
-        self.actor.on_stop()
-        for sock in (*self.clients, self.sink, self.actor.inbox, *self.actor.outs):
+        self.actor.stop()  # closes its inbox, outs and ROUTER
+        for sock in (*self.clients, self.sink):
             sock.close(linger=0)
         self.ctx.term()
 
