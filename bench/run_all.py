@@ -12,6 +12,7 @@ Runs, in order (about 10.5 minutes on a 2-core machine; --quick: about 4):
   7. daemon_load.py   realtime streams from client processes: capacity search (silero and
                       energy VAD; workers 1 and one per core), latency at 1/16/64 streams,
                       CPU and RSS per stream
+At the end the README's tables and docs/cost_curve.png are rewritten (readme_tables.py).
 Each row carries the 1-minute load average when it was measured: the machine is shared.
 """
 
@@ -32,6 +33,7 @@ sys.path.insert(0, str(HERE))
 
 import convert_speed  # noqa: E402
 import daemon_load  # noqa: E402
+import readme_tables  # noqa: E402
 import rss_streams  # noqa: E402
 import stage_cost  # noqa: E402
 import startup  # noqa: E402
@@ -163,6 +165,8 @@ def main() -> None:
     results["elapsed_s"] = round(time.monotonic() - t0, 1)
     Path(args.out).write_text(json.dumps(results, indent=1))
     print(f"\nwrote {args.out} in {results['elapsed_s']} s; {machine()}")
+    if not args.quick and Path(args.out) == HERE / "results.json":
+        readme_tables.main([])  # the README's tables and docs/cost_curve.png
 
 
 if __name__ == "__main__":
