@@ -93,7 +93,7 @@ class Supervisor:
         info = {"names": list(ARKIT_NAMES + HEAD_NAMES), **self.info}
         sinks = []
         if cfg.livelink.enabled:
-            from facewire.actors.livelink import LiveLinkSink
+            from facewire.livelink.sink import LiveLinkSink
 
             sinks.append(LiveLinkSink(cfg.livelink))
         publish = PublishActor(

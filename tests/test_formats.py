@@ -20,7 +20,7 @@ from facewire.formats import (
     read_animation,
     write_animation,
 )
-from facewire.livelink import EYE_LOOK_RAD
+from facewire.livelink.codec import EYE_LOOK_RAD
 
 NAMES55 = list(ARKIT_NAMES + HEAD_NAMES)
 
