@@ -26,10 +26,10 @@ from collections import deque
 import numpy as np
 import zmq
 
-from facewire.actors.ingest import stream_params_maps
 from facewire.actors.source import Source
 from facewire.backoff import BACKOFF_FIRST_S, next_backoff
 from facewire.config import Config
+from facewire.engines.params import stream_maps
 from facewire.messages import Message
 
 BLOCK_QUEUE = 500  # blocks between PortAudio's callback and this thread (10 s at 20 ms)
@@ -97,7 +97,8 @@ class CaptureActor(Source):
         self.stream.start()
         self.rate = rate
         self.seq = 0
-        fields = {"rate": rate, "params": stream_params_maps(self.cfg), "source": "mic"}
+        maps = stream_maps(self.cfg.face, self.cfg.emotion)
+        fields = {"rate": rate, "params": maps, "source": "mic"}
         self.emit(Message("open", self.cc.stream_id, fields))
         self.counters["streams_opened"] += 1
         self.open = True

@@ -21,7 +21,7 @@ import zmq
 
 from facewire.actor import MAX_STALL_S, Actor
 from facewire.actors.publish import RECORD_ENDPOINT
-from facewire.engines.params import ParamError, StreamParams
+from facewire.engines.params import LIVE_WIRE_MAPS, ParamError, StreamParams, maps_from_wire
 from facewire.messages import Message, send
 from facewire.wire import Code, ProtocolError, decode, status
 
@@ -112,14 +112,7 @@ class ControlActor(Actor):
         sid = req.stream_id
         if not self.supervisor.has_stream(sid):
             raise ProtocolError(f"unknown stream {sid!r}")
-        maps = {
-            "face": dict(req.face_params),
-            "emotion": dict(req.emotion_params),
-            "multipliers": dict(req.blendshape_multipliers),
-            "offsets": dict(req.blendshape_offsets),
-            "preferred_emotion": dict(req.preferred_emotion),
-        }
-        maps = {k: v for k, v in maps.items() if v}
+        maps = maps_from_wire(req, LIVE_WIRE_MAPS)
         if not maps:
             raise ProtocolError("set_params names no parameter")
         StreamParams.defaults().updated(**maps)  # validates names and ranges

@@ -35,12 +35,11 @@ import zmq
 from facewire.actors.source import Source
 from facewire.audio import AudioError, check_format, decode_pcm
 from facewire.config import Config
-from facewire.engines.params import ParamError, StreamParams, check_emotion_map
+from facewire.engines.params import ParamError, StreamParams, check_emotion_map, stream_maps
 from facewire.messages import Message, shard_of
 from facewire.proto import facewire_pb2 as pb
-from facewire.wire import Code, ProtocolError, decode, status
+from facewire.wire import Code, ProtocolError, decode, encoding_name, status
 
-ENCODINGS = {pb.OpenStream.PCM_S16LE: "s16le", pb.OpenStream.PCM_F32LE: "f32le"}
 MAX_STREAM_ID = 128
 WARNINGS_PER_S = 20  # logged client mistakes per second; the rest are counted, then summarised
 GAP_WARNING_INTERVAL_S = 1.0  # at most one seq-gap WARNING per stream in this time
@@ -73,19 +72,6 @@ class _Stream:
     start_ns: int | None = None  # wall clock of the first chunk: the stream's time zero
     stale_warned_at: float = -GAP_WARNING_INTERVAL_S  # the last stale-audio WARNING
     stale_unreported: int = 0  # chunks dropped for their age since then
-
-
-def stream_params_maps(cfg: Config, o: pb.OpenStream | None = None) -> dict[str, dict]:
-    """Parameter maps for a new stream: config defaults overlaid with the client's."""
-    maps: dict[str, dict] = {"face": dict(cfg.face), "emotion": dict(cfg.emotion)}
-    if o is not None:
-        maps["face"].update(o.face_params)
-        maps["emotion"].update(o.emotion_params)
-        maps["multipliers"] = dict(o.blendshape_multipliers)
-        maps["offsets"] = dict(o.blendshape_offsets)
-        maps["preferred_emotion"] = dict(o.preferred_emotion)
-        maps["beginning_emotion"] = dict(o.beginning_emotion)
-    return {k: v for k, v in maps.items() if v}
 
 
 class IngestActor(Source):
@@ -214,11 +200,11 @@ class IngestActor(Source):
                 f"(max_streams_per_client={per_client})"
             )
         channels = o.channels
-        encoding = ENCODINGS.get(o.encoding)
+        encoding = encoding_name(o.encoding)
         if encoding is None:
             raise ProtocolError(f"unknown encoding {o.encoding}")
         check_format(o.sample_rate, channels, encoding)
-        maps = stream_params_maps(self.cfg, o)
+        maps = stream_maps(self.cfg.face, self.cfg.emotion, o)
         StreamParams.defaults().updated(**maps)  # validates; raises ParamError
         self.streams[sid] = _Stream(client, o.sample_rate, channels, encoding)
         self.counters["streams_opened"] += 1

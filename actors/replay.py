@@ -15,10 +15,10 @@ import time
 
 import zmq
 
-from facewire.actors.ingest import stream_params_maps
 from facewire.actors.source import Source
 from facewire.audio import read_audio_file
 from facewire.config import Config
+from facewire.engines.params import stream_maps
 from facewire.messages import Message
 
 
@@ -40,7 +40,7 @@ class ReplayActor(Source):
         return self.open
 
     def _open(self) -> None:
-        maps = stream_params_maps(self.cfg)
+        maps = stream_maps(self.cfg.face, self.cfg.emotion)
         fields = {"rate": self.rate, "params": maps, "source": f"file:{self.path}"}
         self.emit(Message("open", self.rc.stream_id, fields))
         self.counters["streams_opened"] += 1

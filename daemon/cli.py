@@ -20,14 +20,6 @@ class UsageError(Exception):
 
 
 # -- parameters given on the command line ------------------------------------------------
-MAP_PREFIXES = {
-    "multiplier": "multipliers",
-    "offset": "offsets",
-    "preferred_emotion": "preferred_emotion",
-    "beginning_emotion": "beginning_emotion",
-}
-
-
 def parse_params(items: list[str]) -> dict[str, dict[str, float]]:
     """`k=v` pairs into wire parameter maps.
 
@@ -35,7 +27,7 @@ def parse_params(items: list[str]) -> dict[str, dict[str, float]]:
     emotion_strength=0.8); `multiplier.jawOpen=0`, `offset.browInnerUp=0.1`,
     `preferred_emotion.joy=1` and `beginning_emotion.joy=1` fill the per-name maps.
     """
-    from facewire.engines.params import EMOTION_PARAMS, canonical_name
+    from facewire.engines.params import CLI_PREFIXES, param_section
 
     maps: dict[str, dict[str, float]] = {}
     for item in items:
@@ -48,15 +40,13 @@ def parse_params(items: list[str]) -> dict[str, dict[str, float]]:
             raise UsageError(f"--param {item!r}: {value!r} is not a number") from None
         prefix, dot, name = key.partition(".")
         if dot:
-            if prefix not in MAP_PREFIXES:
+            if prefix not in CLI_PREFIXES:
                 raise UsageError(
-                    f"--param {item!r}: prefix must be one of {', '.join(MAP_PREFIXES)}"
+                    f"--param {item!r}: prefix must be one of {', '.join(CLI_PREFIXES)}"
                 )
-            maps.setdefault(MAP_PREFIXES[prefix], {})[name] = number
-        elif canonical_name(key) in EMOTION_PARAMS:
-            maps.setdefault("emotion", {})[key] = number
-        else:  # face params; an unknown name fails validation with a suggestion
-            maps.setdefault("face", {})[key] = number
+            maps.setdefault(CLI_PREFIXES[prefix], {})[name] = number
+        else:
+            maps.setdefault(param_section(key), {})[key] = number
     return maps
 
 
