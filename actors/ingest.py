@@ -44,6 +44,10 @@ MAX_STREAM_ID = 128
 WARNINGS_PER_S = 20  # logged client mistakes per second; the rest are counted, then summarised
 GAP_WARNING_INTERVAL_S = 1.0  # at most one seq-gap WARNING per stream in this time
 ENDED_MEMORY = 1024  # streams the daemon ended itself, remembered to answer late chunks
+# Messages the ROUTER queues per client connection (ZeroMQ's default, stated): past it that
+# client's sends block, back-pressure on the client rather than a drop here. Audio waiting
+# there is not stamped yet; the time bound (facewire.actor.AUDIO_MAX_AGE_S) starts at decode.
+CLIENT_QUEUE_MESSAGES = 1000
 
 
 class StreamEndedByDaemon(ProtocolError):
@@ -97,6 +101,7 @@ class IngestActor(Source):
         self.router.linger = 0
         self.router.setsockopt(zmq.MAXMSGSIZE, self.cfg.sockets.max_message_bytes)
         self.router.setsockopt(zmq.ROUTER_MANDATORY, 0)
+        self.router.rcvhwm = CLIENT_QUEUE_MESSAGES
         self.router.bind(self.cfg.sockets.ingest)
         self.log.info("ingest_bound", endpoint=self.cfg.sockets.ingest)
 

@@ -18,11 +18,12 @@ called after every round, so only the chain's output crosses a socket.
 
 Every edge is bounded twice, both stated here: by messages (an actor's `hwm`, from
 sockets.queue_hwm: ZeroMQ counts batches, so each side of an edge holds at most
-hwm / (2 x MAX_BATCH) of them) and by time (AUDIO_MAX_AGE_S: audio taken off an inbox longer
-than that after it was spoken, `spoken_ns`, is dropped there unhandled, counted, and
-reported to ingest, which tells the stream's client with a WARNING). So under overload
-latency stops growing at about AUDIO_MAX_AGE_S, instead of the ~100 s of audio a full
-queue of batches held; the message bound only caps memory.
+hwm / (2 x MAX_BATCH) of them, plus the kernel's socket buffers on a worker's ipc edge) and
+by time (AUDIO_MAX_AGE_S: audio taken off an inbox longer than that after it was spoken,
+`spoken_ns`, is dropped there unhandled, counted, and reported to ingest, which tells the
+stream's client with a WARNING). So under overload latency stops growing at about
+AUDIO_MAX_AGE_S, instead of the ~100 s of audio a full queue of batches held; the message
+bound only caps memory.
 
 Control messages (open/close/params) are never dropped. Data messages use the edge's
 overflow policy: `block` waits for room (back-pressure), `drop-newest` drops the data of a
