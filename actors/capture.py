@@ -1,15 +1,19 @@
 """CaptureActor: a live microphone (PortAudio through sounddevice) as a stream.
 
-In:  nothing from the inbox (a source). PortAudio's callback thread only queues blocks;
-     this actor's thread turns them into messages (sockets never cross threads).
+In:  the source commands (facewire.actors.source: drain, config). PortAudio's callback
+     thread only queues blocks; this actor's thread turns them into messages (sockets
+     never cross threads).
 Out: open / audio (mono float32 at the device rate) / close.
 Faults: a lost or broken device ends the current stream (reason "device_lost") and is
-     retried with exponential backoff up to capture.retry_max_s; a new stream then opens.
+     retried with the restart backoff (facewire.backoff) up to capture.retry_max_s; a new
+     stream then opens.
 Drops: if this thread falls behind, the callback queue (BLOCK_QUEUE blocks) drops its
      oldest block for each new one (`dropped_blocks`): a live microphone should stay current,
-     so latency stays bounded and the newest audio is what reaches the face. PortAudio's
-     status flags (e.g. input overflow) are counted (`device_status_flags`); the last
-     STATUS_FLAGS_KEPT are kept for the `capture_lost` log line.
+     so latency stays bounded and the newest audio is what reaches the face. Audio taken off
+     a queue downstream over facewire.actor.AUDIO_MAX_AGE_S after it was captured is dropped
+     (and counted) by that actor. PortAudio's status flags (e.g. input overflow) are
+     counted (`device_status_flags`); the last STATUS_FLAGS_KEPT are kept for the
+     `capture_lost` log line.
 sounddevice is imported lazily, so machines without PortAudio run everything else.
 """
 
@@ -22,21 +26,21 @@ from collections import deque
 import numpy as np
 import zmq
 
-from facewire.actor import Actor
-from facewire.actors.ingest import stream_params_maps
+from facewire.actors.source import Source
+from facewire.backoff import BACKOFF_FIRST_S, next_backoff
 from facewire.config import Config
+from facewire.engines.params import stream_maps
 from facewire.messages import Message
 
 BLOCK_QUEUE = 500  # blocks between PortAudio's callback and this thread (10 s at 20 ms)
 STATUS_FLAGS_KEPT = 16
 
 
-class CaptureActor(Actor):
+class CaptureActor(Source):
     name = "capture"
 
     def __init__(self, ctx: zmq.Context, cfg: Config, downstream: str = "resample") -> None:
-        super().__init__(ctx, downstream, cfg.sockets.queue_hwm)
-        self.cfg = cfg
+        super().__init__(ctx, cfg, downstream)
         self.cc = cfg.capture
         self.blocks: queue.Queue[np.ndarray] = queue.Queue(maxsize=BLOCK_QUEUE)
         self.stream = None  # sounddevice.InputStream
@@ -44,11 +48,11 @@ class CaptureActor(Actor):
         self.open = False
         self.seq = 0
         self.retry_at = 0.0
-        self.backoff = 0.25
-        self.drain_reason: str | None = None
+        self.backoff = BACKOFF_FIRST_S
 
-    def on_message(self, msg: Message) -> None:
-        raise RuntimeError(f"capture takes no inbox messages (got {msg.kind})")
+    @property
+    def busy(self) -> bool:
+        return self.open
 
     def _device(self):
         dev = self.cc.device
@@ -93,11 +97,12 @@ class CaptureActor(Actor):
         self.stream.start()
         self.rate = rate
         self.seq = 0
-        fields = {"rate": rate, "params": stream_params_maps(self.cfg), "source": "mic"}
+        maps = stream_maps(self.cfg.face, self.cfg.emotion)
+        fields = {"rate": rate, "params": maps, "source": "mic"}
         self.emit(Message("open", self.cc.stream_id, fields))
         self.counters["streams_opened"] += 1
         self.open = True
-        self.backoff = 0.25
+        self.backoff = BACKOFF_FIRST_S
         self.log.info("capture_started", device=self.cc.device or "default", rate=rate)
 
     def _stop_device(self, reason: str) -> None:
@@ -125,7 +130,7 @@ class CaptureActor(Actor):
                 self.log.warning("capture_unavailable", error=str(exc), retry_s=self.backoff)
                 self._stop_device("device_lost")
                 self.retry_at = time.monotonic() + self.backoff
-                self.backoff = min(self.backoff * 2, self.cc.retry_max_s)
+                self.backoff = next_backoff(self.backoff, self.cc.retry_max_s)
                 return
         if not self.stream.active:
             self.counters["device_lost"] += 1
@@ -138,14 +143,9 @@ class CaptureActor(Actor):
                 block = self.blocks.get_nowait()
             except queue.Empty:
                 break
-            self.emit(
-                Message(
-                    "audio",
-                    self.cc.stream_id,
-                    {"seq": self.seq, "arrival_ns": time.time_ns()},
-                    {"pcm": block},
-                )
-            )
+            now = time.time_ns()  # a live microphone: spoken as it arrives
+            fields = {"seq": self.seq, "arrival_ns": now, "spoken_ns": now}
+            self.emit(Message("audio", self.cc.stream_id, fields, {"pcm": block}))
             self.seq += 1
 
     def on_stop(self) -> None:

@@ -6,18 +6,22 @@ In:  an Envelope with a ControlRequest: `status` (streams, counters, drops, engi
      stream's next frame), `record_start` (stream id, argument = absolute output path,
      format from its extension) and `record_stop` (stream id), answered by the publish
      actor, which owns the recordings, `reload` (re-read the config file, as SIGHUP does),
-     `fault` (crash an actor on purpose; only with daemon.allow_fault_injection, for tests).
+     `fault` (only with daemon.allow_fault_injection, for tests): argument `NAME` crashes
+     that actor or chain stage, `NAME stall=SECONDS` makes its thread sleep that long (a
+     command in its inbox, as a slow model would stall it).
 Out: one Status reply per request (ERROR with the reason for anything bad); params
-     messages to the resampler's inbox (control messages, never dropped).
+     messages to the resampler's inbox (control messages, never dropped); stall commands
+     to the faulted actor's inbox. It writes no other actor's attributes: the crash fault
+     sets that actor's `fault` Event (facewire.actor says why an Event).
 """
 
 from __future__ import annotations
 
 import zmq
 
-from facewire.actor import Actor
+from facewire.actor import MAX_STALL_S, Actor
 from facewire.actors.publish import RECORD_ENDPOINT
-from facewire.engines.params import ParamError, StreamParams
+from facewire.engines.params import LIVE_WIRE_MAPS, ParamError, StreamParams, maps_from_wire
 from facewire.messages import Message, send
 from facewire.wire import Code, ProtocolError, decode, status
 
@@ -108,25 +112,38 @@ class ControlActor(Actor):
         sid = req.stream_id
         if not self.supervisor.has_stream(sid):
             raise ProtocolError(f"unknown stream {sid!r}")
-        maps = {
-            "face": dict(req.face_params),
-            "emotion": dict(req.emotion_params),
-            "multipliers": dict(req.blendshape_multipliers),
-            "offsets": dict(req.blendshape_offsets),
-            "preferred_emotion": dict(req.preferred_emotion),
-        }
-        maps = {k: v for k, v in maps.items() if v}
+        maps = maps_from_wire(req, LIVE_WIRE_MAPS)
         if not maps:
             raise ProtocolError("set_params names no parameter")
         StreamParams.defaults().updated(**maps)  # validates names and ranges
         self.emit(Message("params", sid, {"params": maps}))
         return status(Code.OK, "parameters updated", sid)
 
-    def _fault(self, actor: str) -> bytes:
+    def _fault(self, argument: str) -> bytes:
         if not self.supervisor.cfg.daemon.allow_fault_injection:
             raise ProtocolError("fault injection is disabled (daemon.allow_fault_injection)")
+        actor, *how = argument.split() or [""]
         target = self.supervisor.actor(actor)
         if target is None or target is self:
             raise ProtocolError(f"no actor {actor!r} to fault")
-        target.fault.set()
-        return status(Code.OK, f"fault injected into {actor}")
+        if not how:
+            target.fault.set()
+            return status(Code.OK, f"fault injected into {actor}")
+        seconds = _stall_seconds(how)
+        stall = Message("stall", "", {"seconds": seconds})
+        self.supervisor.tell(self.supervisor.thread_of(actor).name, stall)
+        return status(Code.OK, f"{actor} stalls for {seconds:g} s")
+
+
+def _stall_seconds(how: list[str]) -> float:
+    """SECONDS of a `stall=SECONDS` fault argument, 0 < SECONDS <= MAX_STALL_S."""
+    key, _, value = how[0].partition("=")
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if len(how) != 1 or key != "stall" or not 0 < seconds <= MAX_STALL_S:
+        raise ProtocolError(
+            f"fault argument: NAME, or NAME stall=SECONDS (0 < SECONDS <= {MAX_STALL_S:g})"
+        )
+    return seconds

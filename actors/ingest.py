@@ -12,8 +12,16 @@ Replies: Status OK for open and close, Status ERROR for anything bad (malformed 
      such an end get an ERROR with the same detail. A bad message never touches other
      streams.
 Drops: audio is sent drop-newest when the resampler's queue is full (a whole batch of
-     chunks at once); every drop is counted and each chunk's client is told. Control
+     chunks at once); every drop is counted and each chunk's client is told. Audio that
+     is taken off a queue over facewire.actor.AUDIO_MAX_AGE_S after it was spoken (when
+     it arrived, or for a client ahead of real time, when the stream reaches it in real
+     time: a file sent at once is not late) is dropped by the pipeline,
+     which reports it here (`stale`); the client gets a WARNING with the count (at most
+     one per stream per GAP_WARNING_INTERVAL_S, the rest counted into the next). Control
      (open/close/params) is never dropped.
+Inbox: the source commands (facewire.actors.source: drain, config), `lost_shard` from the
+     supervisor and `stale` reports from the pipeline (in process, or over ipc from the
+     worker processes).
 """
 
 from __future__ import annotations
@@ -24,19 +32,22 @@ from dataclasses import dataclass, field
 
 import zmq
 
-from facewire.actor import Actor
+from facewire.actors.source import Source
 from facewire.audio import AudioError, check_format, decode_pcm
 from facewire.config import Config
-from facewire.engines.params import ParamError, StreamParams, check_emotion_map
+from facewire.engines.params import ParamError, StreamParams, check_emotion_map, stream_maps
 from facewire.messages import Message, shard_of
 from facewire.proto import facewire_pb2 as pb
-from facewire.wire import Code, ProtocolError, decode, status
+from facewire.wire import Code, ProtocolError, decode, encoding_name, status
 
-ENCODINGS = {pb.OpenStream.PCM_S16LE: "s16le", pb.OpenStream.PCM_F32LE: "f32le"}
 MAX_STREAM_ID = 128
 WARNINGS_PER_S = 20  # logged client mistakes per second; the rest are counted, then summarised
 GAP_WARNING_INTERVAL_S = 1.0  # at most one seq-gap WARNING per stream in this time
 ENDED_MEMORY = 1024  # streams the daemon ended itself, remembered to answer late chunks
+# Messages the ROUTER queues per client connection (ZeroMQ's default, stated): past it that
+# client's sends block, back-pressure on the client rather than a drop here. Audio waiting
+# there is not stamped yet; the time bound (facewire.actor.AUDIO_MAX_AGE_S) starts at decode.
+CLIENT_QUEUE_MESSAGES = 1000
 
 
 class StreamEndedByDaemon(ProtocolError):
@@ -62,22 +73,12 @@ class _Stream:
     dropped: int = 0
     gap_warned_at: float = -GAP_WARNING_INTERVAL_S  # monotonic time of the last gap WARNING
     gaps_unreported: int = 0  # gaps since then, told in the next WARNING
+    start_ns: int | None = None  # wall clock of the first chunk: the stream's time zero
+    stale_warned_at: float = -GAP_WARNING_INTERVAL_S  # the last stale-audio WARNING
+    stale_unreported: int = 0  # chunks dropped for their age since then
 
 
-def stream_params_maps(cfg: Config, o: pb.OpenStream | None = None) -> dict[str, dict]:
-    """Parameter maps for a new stream: config defaults overlaid with the client's."""
-    maps: dict[str, dict] = {"face": dict(cfg.face), "emotion": dict(cfg.emotion)}
-    if o is not None:
-        maps["face"].update(o.face_params)
-        maps["emotion"].update(o.emotion_params)
-        maps["multipliers"] = dict(o.blendshape_multipliers)
-        maps["offsets"] = dict(o.blendshape_offsets)
-        maps["preferred_emotion"] = dict(o.preferred_emotion)
-        maps["beginning_emotion"] = dict(o.beginning_emotion)
-    return {k: v for k, v in maps.items() if v}
-
-
-class IngestActor(Actor):
+class IngestActor(Source):
     name = "ingest"
     policy = "drop-newest"
     flush_interval_s = 0.005  # batch 5 ms of every client's chunks per hop downstream
@@ -85,11 +86,9 @@ class IngestActor(Actor):
     def __init__(
         self, ctx: zmq.Context, cfg: Config, downstream: str | list[str] = "resample"
     ) -> None:
-        super().__init__(ctx, downstream, cfg.sockets.queue_hwm)
-        self.cfg = cfg
+        super().__init__(ctx, cfg, downstream)
         self.streams: dict[str, _Stream] = {}
         self.router: zmq.Socket | None = None
-        self.drain_reason: str | None = None  # set by the supervisor to end every stream
         self._warn_window = 0.0  # start of the current one-second logging window
         self._warned = 0  # warnings logged in it
         self._suppressed = 0  # warnings counted but not logged in it
@@ -104,6 +103,7 @@ class IngestActor(Actor):
         self.router.linger = 0
         self.router.setsockopt(zmq.MAXMSGSIZE, self.cfg.sockets.max_message_bytes)
         self.router.setsockopt(zmq.ROUTER_MANDATORY, 0)
+        self.router.rcvhwm = CLIENT_QUEUE_MESSAGES
         self.router.bind(self.cfg.sockets.ingest)
         self.log.info("ingest_bound", endpoint=self.cfg.sockets.ingest)
 
@@ -124,13 +124,22 @@ class IngestActor(Actor):
     def poll_sockets(self) -> list[zmq.Socket]:
         return [self.router] if self.router is not None else []
 
-    def on_message(self, msg: Message) -> None:
-        """A `lost_shard` from the supervisor: a worker process died (or hung and was
-        killed) with its streams' state, so they end here. Publish sends their StreamEnded;
-        nothing goes to the dead shard, whose queue may never be read again."""
-        if msg.kind != "lost_shard":
-            raise ValueError(f"ingest takes only lost_shard inbox messages (got {msg.kind})")
-        shard, shards = int(msg.fields["shard"]), int(msg.fields["shards"])
+    @property
+    def busy(self) -> bool:
+        return bool(self.streams)
+
+    def on_command(self, msg: Message) -> None:
+        if msg.kind == "lost_shard":
+            self._lost_shard(int(msg.fields["shard"]), int(msg.fields["shards"]))
+        elif msg.kind == "stale":
+            self._stale(msg.fields["streams"], float(msg.fields["max_age_s"]))
+        else:
+            super().on_command(msg)
+
+    def _lost_shard(self, shard: int, shards: int) -> None:
+        """A worker process died (or hung and was killed) with its streams' state, so they
+        end here. Publish sends their StreamEnded; nothing goes to the dead shard, whose
+        queue may never be read again."""
         for sid in [sid for sid in self.streams if shard_of(sid, shards) == shard]:
             st = self._forget(sid, "worker_restarted")
             self.counters["streams_lost"] += 1
@@ -207,11 +216,11 @@ class IngestActor(Actor):
                 f"(max_streams_per_client={per_client})"
             )
         channels = o.channels
-        encoding = ENCODINGS.get(o.encoding)
+        encoding = encoding_name(o.encoding)
         if encoding is None:
             raise ProtocolError(f"unknown encoding {o.encoding}")
         check_format(o.sample_rate, channels, encoding)
-        maps = stream_params_maps(self.cfg, o)
+        maps = stream_maps(self.cfg.face, self.cfg.emotion, o)
         StreamParams.defaults().updated(**maps)  # validates; raises ParamError
         self.streams[sid] = _Stream(client, o.sample_rate, channels, encoding)
         self.counters["streams_opened"] += 1
@@ -236,7 +245,13 @@ class IngestActor(Actor):
     def _on_audio_chunk(self, client: bytes, c: pb.AudioChunk) -> None:
         st = self._owned(client, c.stream_id)
         pcm = decode_pcm(c.data, st.encoding, st.channels, st.rate, self.cfg.daemon.max_chunk_s)
-        fields = {"seq": c.seq, "arrival_ns": time.time_ns()}
+        now = time.time_ns()
+        if st.start_ns is None:
+            st.start_ns = now
+        # When this chunk is spoken (facewire.actor.AUDIO_MAX_AGE_S): as it arrives for a
+        # real-time client, later for one sending ahead of real time.
+        spoken = max(now, st.start_ns + st.samples * 1_000_000_000 // st.rate)
+        fields = {"seq": c.seq, "arrival_ns": now, "spoken_ns": spoken}
         if c.emotion:
             hint = dict(c.emotion)
             check_emotion_map(hint, "emotion hint")
@@ -276,6 +291,29 @@ class IngestActor(Actor):
             if st is not None:
                 st.dropped += 1
                 self._reply(st.client, Code.WARNING, "pipeline full: chunk dropped", msg.stream)
+
+    def _stale(self, counts: dict[str, int], max_age_s: float) -> None:
+        """The pipeline dropped these streams' audio for waiting longer than max_age_s:
+        count it and tell each client, once per GAP_WARNING_INTERVAL_S per stream."""
+        now = time.monotonic()
+        for sid, n in counts.items():
+            self.counters["dropped_stale_audio"] += n
+            st = self.streams.get(sid)
+            if st is None:  # closed since, or not a client's stream (mic, replay)
+                continue
+            st.dropped += n
+            st.stale_unreported += n
+            if now - st.stale_warned_at < GAP_WARNING_INTERVAL_S:
+                continue
+            self._reply(
+                st.client,
+                Code.WARNING,
+                f"pipeline overloaded: {st.stale_unreported} chunk(s) dropped after waiting "
+                f"over {max_age_s:g} s",
+                sid,
+                {"dropped_stale": st.stale_unreported},
+            )
+            st.stale_warned_at, st.stale_unreported = now, 0
 
     def _on_close_stream(self, client: bytes, c: pb.CloseStream) -> None:
         self._owned(client, c.stream_id)

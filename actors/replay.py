@@ -1,10 +1,12 @@
 """ReplayActor: a recorded file as a live stream, at real time or as fast as possible.
 
-In:  nothing from the inbox (a source); reads the file of `daemon.source: file:PATH` once
-     at start.
+In:  the source commands (facewire.actors.source: drain, config); reads the file of
+     `daemon.source: file:PATH` once at start.
 Out: open / audio (mono float32 at the file's rate, replay.chunk_ms chunks) / close.
 Pacing: real time against the monotonic clock (chunks are never sent early), or unpaced
      with back-pressure from the resampler (this edge blocks, nothing is dropped).
+Drops: paced audio past facewire.actor.AUDIO_MAX_AGE_S on a queue is dropped (counted by
+     the actor that drops it); unpaced audio never.
 """
 
 from __future__ import annotations
@@ -13,19 +15,18 @@ import time
 
 import zmq
 
-from facewire.actor import Actor
-from facewire.actors.ingest import stream_params_maps
+from facewire.actors.source import Source
 from facewire.audio import read_audio_file
 from facewire.config import Config
+from facewire.engines.params import stream_maps
 from facewire.messages import Message
 
 
-class ReplayActor(Actor):
+class ReplayActor(Source):
     name = "replay"
 
     def __init__(self, ctx: zmq.Context, cfg: Config, path: str, downstream: str = "resample"):
-        super().__init__(ctx, downstream, cfg.sockets.queue_hwm)
-        self.cfg = cfg
+        super().__init__(ctx, cfg, downstream)
         self.rc = cfg.replay
         self.pcm, self.rate = read_audio_file(path)  # AudioError here stops the daemon early
         self.path = path
@@ -33,13 +34,13 @@ class ReplayActor(Actor):
         self.t0 = 0.0
         self.open = False
         self.done = False
-        self.drain_reason: str | None = None
 
-    def on_message(self, msg: Message) -> None:
-        raise RuntimeError(f"replay takes no inbox messages (got {msg.kind})")
+    @property
+    def busy(self) -> bool:
+        return self.open
 
     def _open(self) -> None:
-        maps = stream_params_maps(self.cfg)
+        maps = stream_maps(self.cfg.face, self.cfg.emotion)
         fields = {"rate": self.rate, "params": maps, "source": f"file:{self.path}"}
         self.emit(Message("open", self.rc.stream_id, fields))
         self.counters["streams_opened"] += 1
@@ -70,13 +71,17 @@ class ReplayActor(Actor):
             due = int((time.monotonic() - self.t0) * self.rate)
         else:
             due = len(self.pcm)
+        now = time.time_ns()
+        # Paced audio is spoken as it is sent, so it has a time bound (facewire.actor); an
+        # unpaced file goes as fast as back-pressure allows and is never dropped for age.
+        spoken = {"spoken_ns": now} if self.rc.realtime else {}
         while self.pos < min(due, len(self.pcm)):
             pcm = self.pcm[self.pos : self.pos + chunk]
             self.emit(
                 Message(
                     "audio",
                     self.rc.stream_id,
-                    {"seq": self.pos // chunk, "arrival_ns": time.time_ns()},
+                    {"seq": self.pos // chunk, "arrival_ns": now, **spoken},
                     {"pcm": pcm},
                 )
             )

@@ -23,11 +23,13 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from facewire.pcm import SAMPLE_RATE
+
 REPO = Path(__file__).resolve().parents[1]
 SPEECH_DIR = REPO.parent / "shared" / "data" / "speech" / "aligned" / "pocketsphinx"
 EXAMPLE_WAV = REPO / "daemon" / "data" / "example.wav"
 FACEWIRE = shutil.which("facewire") or str(Path(sys.executable).with_name("facewire"))
-RATE = 16_000
+RATE = SAMPLE_RATE  # facewire.pcm: the pipeline's rate
 
 
 def machine() -> dict:

@@ -16,9 +16,23 @@ no thread or sockets of their own: ChainActor (facewire.chain) runs them in its 
 order, with each stage's `emit` replaced by the next stage's `handle` and their `on_tick`
 called after every round, so only the chain's output crosses a socket.
 
+Every edge is bounded twice, both stated here: by messages (an actor's `hwm`, from
+sockets.queue_hwm: ZeroMQ counts batches, so each side of an edge holds at most
+hwm / (2 x MAX_BATCH) of them, plus the kernel's socket buffers on a worker's ipc edge) and
+by time (AUDIO_MAX_AGE_S: audio taken off an inbox longer than that after it was spoken,
+`spoken_ns`, is dropped there unhandled, counted, and reported to ingest, which tells the
+stream's client with a WARNING). So under overload latency stops growing at about
+AUDIO_MAX_AGE_S, instead of the ~100 s of audio a full queue of batches held; the message
+bound only caps memory.
+
 Control messages (open/close/params) are never dropped. Data messages use the edge's
 overflow policy: `block` waits for room (back-pressure), `drop-newest` drops the data of a
-batch that finds the edge full, counts it and tells `on_dropped`. `handle` counts every
+batch that finds the edge full, counts it and tells `on_dropped`.
+
+Commands from the supervisor and the control actor arrive in the inbox like any message
+(`tell`): `stall` (fault injection: the loop sleeps, as a slow model would), and for
+sources `drain` and `config`; no thread writes another actor's attributes. The one
+exception is the crash fault, an Event (see Actor.__init__). `handle` counts every
 message and contains an exception from `on_message` (counted and logged; the actor goes
 on); an exception escaping the loop ends the thread, and the supervisor (ActorGroup)
 restarts the actor with backoff, its inbox and state intact.
@@ -36,12 +50,20 @@ from typing import Any
 import structlog
 import zmq
 
+from facewire.backoff import BACKOFF_FIRST_S, next_backoff
 from facewire.messages import Message, recv, send, shard_of
 
 POLL_MS = 20
 HEARTBEAT_STALE_S = 5.0  # an actor loop that has not turned for this long is unhealthy
-BACKOFF_MAX_S = 5.0  # longest wait before restarting an actor that keeps crashing
 MAX_BATCH = 256  # messages per batch: bounds the memory one queued batch can hold
+# Audio (the `audio` kind) taken off an inbox longer than this after its `spoken_ns` is
+# dropped: the time bound of every queue, which keeps latency under overload at about this
+# much. A source stamps `spoken_ns` when it arrived, or, for a client sending ahead of real
+# time, when the stream reaches it in real time (so a file sent at once is not "old");
+# audio without one (an unpaced replay) is never dropped for its age.
+AUDIO_MAX_AGE_S = 1.0
+DROP_REPORTS = "inproc://ingest"  # where stale-audio drops are reported (ingest's inbox)
+MAX_STALL_S = 30.0  # longest `stall` fault
 
 
 class Actor:
@@ -58,10 +80,17 @@ class Actor:
     def __init__(
         self, ctx: zmq.Context, downstream: str | list[str] | None = None, hwm: int = 1000
     ) -> None:
+        """`hwm`: the most messages one edge (this actor's inbox, or one of its outgoing
+        edges) holds; data beyond it is blocked or dropped by the edge's policy."""
         self.ctx = ctx
         self.downstream = downstream
         self.binds: list[str] = []  # extra inbox endpoints (ipc, from other processes)
         self.hwm = hwm
+        # ZeroMQ's high-water mark counts batches of up to MAX_BATCH messages, and an
+        # inproc pipe holds the sender's plus the receiver's mark: half the budget each.
+        self._hwm_batches = max(1, hwm // (2 * MAX_BATCH))
+        self.drop_reports = DROP_REPORTS  # a worker process reports over ipc instead
+        self._reports: zmq.Socket | None = None
         self.counters: Counter[str] = Counter()
         self.log = structlog.get_logger(actor=self.name)
         self.inbox: zmq.Socket | None = None
@@ -71,7 +100,10 @@ class Actor:
         self.failure: BaseException | None = None
         self.heartbeat = time.monotonic()
         # Set by the control socket's `fault` command (only when fault injection is enabled
-        # in the config): the loop raises InjectedFault, as a real bug would.
+        # in the config): the loop raises InjectedFault, as a real bug would. An Event, not
+        # an inbox command, because a crash is most worth injecting under overload, and an
+        # inbox command would wait behind the whole backlog (or block the control thread
+        # on a full inbox); the Event is seen at the loop's next turn.
         self.fault = threading.Event()
         self._thread: threading.Thread | None = None
         self._outbox: list[Message] = []
@@ -161,7 +193,7 @@ class Actor:
         self.stopping.set()
         if self._thread is not None:
             self._thread.join(timeout)
-        for sock in (self.inbox, *self.outs):
+        for sock in (self.inbox, *self.outs, self._reports):
             if sock is not None:
                 sock.close(linger=0)
 
@@ -175,7 +207,7 @@ class Actor:
         if self.inbox is not None:
             return
         self.inbox = self.ctx.socket(zmq.PULL)
-        self.inbox.set_hwm(self.hwm)
+        self.inbox.set_hwm(self._hwm_batches)
         self.inbox.linger = 0
         self.inbox.bind(f"inproc://{self.name}")
         for endpoint in self.binds:
@@ -187,7 +219,7 @@ class Actor:
         )
         for endpoint in targets:
             out = self.ctx.socket(zmq.PUSH)
-            out.set_hwm(self.hwm)
+            out.set_hwm(self._hwm_batches)
             out.linger = 0
             out.connect(endpoint)
             self.outs.append(out)
@@ -231,20 +263,45 @@ class Actor:
 
     def _drain_inbox(self, limit: int = 512) -> None:
         """Handle waiting batches until `limit` messages are done, so a tick sees them all at
-        once yet comes round soon enough when a flood is queued."""
+        once yet comes round soon enough when a flood is queued. Audio older than
+        AUDIO_MAX_AGE_S is dropped unhandled (cheap, so a backlog clears fast)."""
         done = 0
+        stale: Counter[str] = Counter()
         while done < limit:
             try:
                 msgs = recv(self.inbox, zmq.NOBLOCK)
             except zmq.Again:
-                return
+                break
+            oldest = time.time_ns() - int(AUDIO_MAX_AGE_S * 1e9)
             for msg in msgs:
-                self.handle(msg)
+                if msg.kind == "audio" and msg.fields.get("spoken_ns", oldest) < oldest:
+                    stale[msg.stream] += 1
+                else:
+                    self.handle(msg)
             done += len(msgs)
+        if stale:
+            self._report_stale(stale)
+
+    def _report_stale(self, stale: Counter[str]) -> None:
+        """Count audio dropped for its age and tell ingest, which tells the clients."""
+        self.counters["dropped_stale_audio"] += stale.total()
+        if self._reports is None:  # made on first use, in this actor's own thread
+            self._reports = self.ctx.socket(zmq.PUSH)
+            self._reports.linger = 0
+            self._reports.connect(self.drop_reports)
+        report = Message("stale", "", {"streams": dict(stale), "max_age_s": AUDIO_MAX_AGE_S})
+        try:
+            send(self._reports, [report], zmq.NOBLOCK)
+        except zmq.Again:  # ingest is gone or flooded: the counter above still has them
+            self.counters["stale_reports_lost"] += 1
 
     def handle(self, msg: Message) -> None:
-        """on_message, with the message counted and an exception counted and logged."""
+        """on_message, with the message counted and an exception counted and logged; a
+        `stall` command sleeps here (fault injection: a slow model or a long GC pause)."""
         self.counters["messages"] += 1
+        if msg.kind == "stall":
+            time.sleep(min(float(msg.fields["seconds"]), MAX_STALL_S))
+            return
         try:
             self.on_message(msg)
         except Exception:
@@ -286,9 +343,9 @@ class ActorGroup:
                 continue
             due = self._next_restart.get(actor.name)
             if due is None:
-                delay = self._backoff.get(actor.name, 0.05)
+                delay = self._backoff.get(actor.name, BACKOFF_FIRST_S)
                 self._next_restart[actor.name] = now + delay
-                self._backoff[actor.name] = min(delay * 2, BACKOFF_MAX_S)
+                self._backoff[actor.name] = next_backoff(delay)
                 self.log.warning(
                     "actor_restart_scheduled",
                     actor=actor.name,

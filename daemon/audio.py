@@ -11,11 +11,13 @@ import numpy as np
 import soxr
 import structlog
 
-TARGET_RATE = 16_000
+from facewire.pcm import PCM_ENCODINGS, SAMPLE_RATE
+
+TARGET_RATE = SAMPLE_RATE  # every stream is resampled to the pipeline's rate
 MIN_RATE = 8_000
 MAX_RATE = 192_000
 MAX_CHANNELS = 8  # mono to 7.1; mixed down to mono on arrival
-ENCODINGS = {"s16le": np.dtype("<i2"), "f32le": np.dtype("<f4")}
+ENCODINGS = {name: np.dtype(dt) for name, dt in PCM_ENCODINGS.items()}
 
 
 class AudioError(ValueError):

@@ -36,11 +36,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import structlog
 import zmq
 from zmq.auth.thread import ThreadAuthenticator
 
 from facewire.config import ConfigError
+from facewire.engines.params import LIVE_WIRE_MAPS
 from facewire.fleet import (
     BYE,
     CLOSE,
@@ -56,23 +58,15 @@ from facewire.fleet import (
     RESET,
     ST,
 )
+from facewire.pcm import PCM_ENCODINGS
 from facewire.proto import facewire_pb2 as pb
 from facewire.sdnotify import Notifier
 from facewire.security import _read_keys, is_loopback
-from facewire.wire import Code, ProtocolError, decode, encode, status
+from facewire.wire import Code, ProtocolError, decode, encode, encoding_name, status
 
 log = structlog.get_logger()
 
-BYTES_PER_SAMPLE = {pb.OpenStream.PCM_S16LE: 2, pb.OpenStream.PCM_F32LE: 4}
 CONTROL_TIMEOUT_S = 5.0  # a relayed control request whose daemon never answers
-# ControlRequest maps that set_params carries, named as in OpenStream
-PARAM_MAPS = (
-    "face_params",
-    "emotion_params",
-    "blendshape_multipliers",
-    "blendshape_offsets",
-    "preferred_emotion",
-)
 RESET_EVERY_S = 0.5  # at most one RESET per unknown daemon this often
 # A restarted broker RESETs the daemons still carrying its predecessor's streams only after
 # this long, so that subscribers have reconnected (ZeroMQ retries every 0.1 s) when those
@@ -365,7 +359,9 @@ class Broker:
                 sid,
             )
             return
-        width = BYTES_PER_SAMPLE.get(o.encoding, 2) * (o.channels or 1)
+        name = encoding_name(o.encoding)
+        sample = np.dtype(PCM_ENCODINGS[name]).itemsize if name in PCM_ENCODINGS else 2
+        width = sample * (o.channels or 1)
         self.routes[sid] = Route(client, d.ident, env, max(o.sample_rate, 1), width)
         d.streams.add(sid)
         self.counters["streams_opened"] += 1
@@ -639,7 +635,7 @@ class Broker:
         if route is None or kind != "status" or st.code != Code.OK:
             return
         _, opened = decode(route.open_env)
-        for name in PARAM_MAPS:
+        for name in LIVE_WIRE_MAPS:  # named as in OpenStream
             getattr(opened, name).update(getattr(req, name))
         route.open_env = encode(open_stream=opened)
 

@@ -20,14 +20,6 @@ class UsageError(Exception):
 
 
 # -- parameters given on the command line ------------------------------------------------
-MAP_PREFIXES = {
-    "multiplier": "multipliers",
-    "offset": "offsets",
-    "preferred_emotion": "preferred_emotion",
-    "beginning_emotion": "beginning_emotion",
-}
-
-
 def parse_params(items: list[str]) -> dict[str, dict[str, float]]:
     """`k=v` pairs into wire parameter maps.
 
@@ -35,7 +27,7 @@ def parse_params(items: list[str]) -> dict[str, dict[str, float]]:
     emotion_strength=0.8); `multiplier.jawOpen=0`, `offset.browInnerUp=0.1`,
     `preferred_emotion.joy=1` and `beginning_emotion.joy=1` fill the per-name maps.
     """
-    from facewire.engines.params import EMOTION_PARAMS, canonical_name
+    from facewire.engines.params import CLI_PREFIXES, param_section
 
     maps: dict[str, dict[str, float]] = {}
     for item in items:
@@ -48,15 +40,13 @@ def parse_params(items: list[str]) -> dict[str, dict[str, float]]:
             raise UsageError(f"--param {item!r}: {value!r} is not a number") from None
         prefix, dot, name = key.partition(".")
         if dot:
-            if prefix not in MAP_PREFIXES:
+            if prefix not in CLI_PREFIXES:
                 raise UsageError(
-                    f"--param {item!r}: prefix must be one of {', '.join(MAP_PREFIXES)}"
+                    f"--param {item!r}: prefix must be one of {', '.join(CLI_PREFIXES)}"
                 )
-            maps.setdefault(MAP_PREFIXES[prefix], {})[name] = number
-        elif canonical_name(key) in EMOTION_PARAMS:
-            maps.setdefault("emotion", {})[key] = number
-        else:  # face params; an unknown name fails validation with a suggestion
-            maps.setdefault("face", {})[key] = number
+            maps.setdefault(CLI_PREFIXES[prefix], {})[name] = number
+        else:
+            maps.setdefault(param_section(key), {})[key] = number
     return maps
 
 
@@ -87,7 +77,7 @@ def _load_config(args):
     ):
         over[key] = getattr(args, flag, None)
     if getattr(args, "livelink", None):
-        from facewire.actors.livelink import parse_target
+        from facewire.livelink.sink import parse_target
 
         try:
             host, port = parse_target(args.livelink)
@@ -146,18 +136,6 @@ def cmd_broker(args) -> int:
     return serve(args)
 
 
-CURVE_SUFFIXES = (".a2f.json", ".json", ".csv", ".npz")
-
-
-def plot_path(dest: str | Path) -> Path:
-    """OUT.png beside an output file: `take.a2f.json` -> `take.png`."""
-    dest = Path(dest)
-    for suffix in CURVE_SUFFIXES:
-        if dest.name.lower().endswith(suffix):
-            return dest.with_name(dest.name[: -len(suffix)] + ".png")
-    return dest.with_name(dest.name + ".png")
-
-
 @dataclass(frozen=True)
 class ConvertJob:
     """Everything a worker process needs to convert one file, picklable."""
@@ -197,6 +175,7 @@ def convert_one(
     fmt = job.fmt or ("json" if dest == "-" else None)
     write_animation(anim, dest, fmt)
     if job.plot:
+        from facewire.formats.suffixes import plot_path
         from facewire.plot import plot_animation
 
         plot_animation(anim, plot_path(dest))
@@ -259,7 +238,7 @@ def _plot_unavailable() -> str | None:
 def cmd_convert(args) -> int:
     from facewire import logs
     from facewire.engines.params import check_emotion_map
-    from facewire.formats import format_for_path
+    from facewire.formats.suffixes import ANIMATION_SUFFIXES, animation_suffix, format_for_path
     from facewire.stages import params_from
 
     cfg = _load_config(args)
@@ -284,7 +263,7 @@ def cmd_convert(args) -> int:
     many = several or len(inputs) > 1 or args.output.endswith(os.sep) or out_path.is_dir()
     if many and args.output == "-":
         raise UsageError("several inputs need -o DIRECTORY")
-    if many and not out_path.is_dir() and out_path.name.lower().endswith(CURVE_SUFFIXES):
+    if many and not out_path.is_dir() and animation_suffix(out_path) is not None:
         raise UsageError(
             f"several inputs need -o DIRECTORY, and {args.output!r} names a file; "
             "give a folder (one output per input goes there) or convert one file at a time"
@@ -297,7 +276,7 @@ def cmd_convert(args) -> int:
         except ValueError:
             raise UsageError(
                 f"-o {args.output}: cannot tell the format from the extension; end it in "
-                ".json, .csv, .a2f.json or .npz, or pass --format"
+                f"{', '.join(ANIMATION_SUFFIXES)}, or pass --format"
             ) from None
     plot = args.plot
     if plot:
@@ -356,10 +335,11 @@ def cmd_convert(args) -> int:
 
 
 def _convert_dest(args, path: Path, many: bool) -> str | Path:
+    from facewire.formats.suffixes import suffix_for
+
     if not many:
         return args.output
-    ext = {"json": ".json", "csv": ".csv", "a2f": ".a2f.json", "npz": ".npz"}[args.format]
-    return Path(args.output) / (path.stem + ext)
+    return Path(args.output) / (path.stem + suffix_for(args.format))
 
 
 def _convert_serial(job: ConvertJob, tasks: list, jobs: int, show: bool) -> dict:
@@ -422,6 +402,7 @@ def _convert_pool(job: ConvertJob, tasks: list, jobs: int, show: bool) -> dict:
 
 def cmd_plot(args) -> int:
     from facewire.formats import read_animation
+    from facewire.formats.suffixes import plot_path
 
     try:
         from facewire.plot import plot_animation

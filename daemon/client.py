@@ -25,9 +25,7 @@ import zmq
 
 from facewire.proto import facewire_pb2 as pb
 from facewire.security import apply_client_curve
-from facewire.wire import Code, decode, encode
-
-ENCODINGS = {"s16le": pb.OpenStream.PCM_S16LE, "f32le": pb.OpenStream.PCM_F32LE}
+from facewire.wire import Code, decode, encode, encoding_enum
 
 
 class ClientError(RuntimeError):
@@ -145,7 +143,7 @@ class Client:
             stream_id=stream_id,
             sample_rate=sample_rate,
             channels=channels,
-            encoding=ENCODINGS[encoding],
+            encoding=encoding_enum(encoding),
         )
         for key, values in params.items():
             getattr(msg, key).update({k: float(v) for k, v in values.items()})

@@ -58,7 +58,9 @@ class SocketsSection:
     pub: str = "tcp://127.0.0.1:5556"  # PUB of StreamStarted/AnimationFrame/StreamEnded
     control: str = "tcp://127.0.0.1:5557"  # REP for status and parameter updates
     pub_hwm_messages: int = 100_000  # per-subscriber queue; beyond it libzmq drops
-    queue_hwm: int = 10_000  # inproc edges between actors (messages)
+    # Messages one edge between actors (or a worker's ipc edge) holds: a memory cap. The
+    # time bound is facewire.actor.AUDIO_MAX_AGE_S: audio waiting longer is dropped.
+    queue_hwm: int = 65_536
     max_message_bytes: int = 4 * 1024 * 1024  # ZMQ_MAXMSGSIZE on ingest and control
     curve: bool = False  # CurveZMQ on ingest/pub/control even on loopback
     curve_server_secret: str = ""  # the server's .key_secret (facewire keygen)

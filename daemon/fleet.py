@@ -42,6 +42,7 @@ import structlog
 import zmq
 
 from facewire.config import Config, ConfigError, SocketsSection
+from facewire.pcm import SAMPLE_RATE
 from facewire.security import apply_client_curve, is_loopback
 from facewire.wire import encode
 
@@ -142,7 +143,7 @@ class FleetAgent(threading.Thread):
             while time.monotonic() < deadline and not self._leave.is_set():
                 sid = f"{PROBE_PREFIX}{n}"
                 n += 1
-                opened = pb.OpenStream(stream_id=sid, sample_rate=16000, channels=1)
+                opened = pb.OpenStream(stream_id=sid, sample_rate=SAMPLE_RATE, channels=1)
                 probe.send(encode(open_stream=opened))
                 probe.send(encode(close_stream=pb.CloseStream(stream_id=sid)))
                 end = time.monotonic() + 0.3

@@ -10,7 +10,7 @@ from __future__ import annotations
 import glob
 from pathlib import Path
 
-AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3"}  # what read_audio_file (libsndfile) reads
+from facewire.formats.suffixes import AUDIO_SUFFIXES, is_audio
 
 
 def expand_inputs(items: list[str]) -> tuple[list[Path], bool]:
@@ -31,11 +31,11 @@ def expand_inputs(items: list[str]) -> tuple[list[Path], bool]:
             out += [Path(s.strip()) for s in lines if s.strip() and not s.startswith("#")]
         elif Path(item).is_dir():
             several = True
-            found = sorted(p for p in Path(item).rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
+            found = sorted(p for p in Path(item).rglob("*") if is_audio(p))
             if not found:
                 raise ValueError(
                     f"{item}: is a directory with no audio files "
-                    f"({', '.join(sorted(AUDIO_SUFFIXES))}) below it"
+                    f"({', '.join(AUDIO_SUFFIXES)}) below it"
                 )
             out += found
         elif glob.has_magic(item) and not Path(item).exists():

@@ -42,7 +42,8 @@ def convert_batch(job, items: list[tuple[int, str, bytes, str]]) -> list[tuple]:
     warnings) or (index, "file", message); an engine that cannot load is (index, "engine", message).
     The input keeps its name (its stem seeds the blinks, as in local convert).
     """
-    from facewire.cli import _worker_engine, convert_one, plot_path
+    from facewire.cli import _worker_engine, convert_one
+    from facewire.formats.suffixes import plot_path
 
     out = []
     with tempfile.TemporaryDirectory(prefix="facewire-ray-") as tmp:
@@ -91,7 +92,7 @@ def convert_on_ray(job, tasks: list[tuple[Path, str]], address: str, show: bool)
         raise RuntimeError("--ray needs ray: pip install 'facewire[cluster]'") from None
     from tqdm import tqdm
 
-    from facewire.cli import plot_path
+    from facewire.formats.suffixes import plot_path
 
     host, _, port = address.rpartition(":")
     if port.isdigit():  # Ray itself would retry an unreachable cluster for minutes

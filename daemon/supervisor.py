@@ -23,13 +23,15 @@ import structlog
 import zmq
 
 from facewire import config as config_mod
-from facewire.actor import BACKOFF_MAX_S, Actor, ActorGroup
+from facewire.actor import Actor, ActorGroup
 from facewire.actors.capture import CaptureActor
 from facewire.actors.control import ControlActor
 from facewire.actors.ingest import IngestActor
 from facewire.actors.publish import PublishActor
 from facewire.actors.replay import ReplayActor
+from facewire.actors.source import Source
 from facewire.arkit import ARKIT_NAMES, HEAD_NAMES
+from facewire.backoff import next_backoff
 from facewire.config import Config
 from facewire.engines.registry import load_engine
 from facewire.messages import Message, send
@@ -91,16 +93,20 @@ class Supervisor:
         info = {"names": list(ARKIT_NAMES + HEAD_NAMES), **self.info}
         sinks = []
         if cfg.livelink.enabled:
-            from facewire.actors.livelink import LiveLinkSink
+            from facewire.livelink.sink import LiveLinkSink
 
             sinks.append(LiveLinkSink(cfg.livelink))
         publish = PublishActor(
             self.ctx, cfg.sockets.pub, info, hwm, cfg.sockets.pub_hwm_messages, sinks
         )
         if self.pool:
-            shards, publish_endpoint = endpoints(self.pool.run_dir, len(self.workers))
+            shards, publish_endpoint, ingest_endpoint = endpoints(
+                self.pool.run_dir, len(self.workers)
+            )
             publish.binds = [publish_endpoint]
-            actors: list[Actor] = [publish, IngestActor(self.ctx, cfg, downstream=shards)]
+            ingest = IngestActor(self.ctx, cfg, downstream=shards)
+            ingest.binds = [ingest_endpoint]  # the workers' stale-audio reports
+            actors: list[Actor] = [publish, ingest]
         else:
             shards = "resample"
             actors = [
@@ -127,6 +133,17 @@ class Supervisor:
                 if candidate.name == name:
                     return candidate
         return None
+
+    def thread_of(self, name: str) -> Actor | None:
+        """The actor whose thread (and inbox) runs `name`: itself, or the chain it is in."""
+        for a in self.actors:
+            if name in (a.name, *(s.name for s in getattr(a, "stages", ()))):
+                return a
+        return None
+
+    @property
+    def sources(self) -> list[Source]:
+        return [a for a in self.actors if isinstance(a, Source)]
 
     def start(self, timeout: float = 10.0) -> None:
         """Start the workers and every actor; wait until each has bound its sockets."""
@@ -194,7 +211,7 @@ class Supervisor:
         if w.retry_at is None:
             log.error("worker_died", worker=w.index, exitcode=w.process.exitcode, retry_s=w.backoff)
             w.retry_at = now + w.backoff
-            w.backoff = min(w.backoff * 2, BACKOFF_MAX_S)
+            w.backoff = next_backoff(w.backoff)
             # Its streams end now, whether or not a replacement ever comes up: ingest
             # forgets them and tells their clients, publish sends their StreamEnded.
             lost = Message("lost_shard", "", {"shard": w.index, "shards": len(self.workers)})
@@ -223,11 +240,8 @@ class Supervisor:
 
     def has_stream(self, stream_id: str) -> bool:
         """Whether a source has `stream_id` open (sources know first, publish last)."""
-        for actor in self.actors:
-            streams = getattr(actor, "streams", None)
-            if hasattr(actor, "drain_reason") and isinstance(streams, dict):
-                if stream_id in streams:
-                    return True
+        if any(stream_id in a.streams for a in self.sources if isinstance(a, IngestActor)):
+            return True
         return stream_id in self.open_streams()
 
     def snapshot(self) -> dict:
@@ -259,26 +273,24 @@ class Supervisor:
         else:
             # Only per-stream defaults change live; sockets and engine need a restart.
             self.cfg = cfg
-            for actor in self.actors:
-                if hasattr(actor, "cfg"):
-                    actor.cfg = cfg
+            update = Message("config", "", {"config": config_mod.to_dict(cfg)})
+            for source in self.sources:
+                self.tell(source.name, update)
             log.info("config_reloaded", path=self.config_path)
         self.notifier.ready()
 
     def drain(self, timeout: float = 1.5) -> bool:
         """End every stream (StreamEnded for each) and wait for the pipeline to flush."""
-        for actor in self.actors:
-            if hasattr(actor, "drain_reason"):
-                actor.drain_reason = "shutdown"
-        sources = [a for a in self.actors if hasattr(a, "drain_reason")]
+        sources = self.sources
+        for source in sources:
+            self.tell(source.name, Message("drain", "", {"reason": "shutdown"}))
         publish = self.actor("publish")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             opened = sum(a.counters["streams_opened"] for a in sources)
-            sources_idle = not any(
-                getattr(a, "open", False) or getattr(a, "streams", None) for a in sources
-            )
-            if sources_idle and publish.counters["streams_ended"] >= opened:
+            # Until a source has taken its drain command, it may still be open: wait for it.
+            drained = all(a.drain_reason is not None and not a.busy for a in sources)
+            if drained and publish.counters["streams_ended"] >= opened:
                 return True
             time.sleep(0.01)
         log.warning("drain_incomplete", streams=list(self.open_streams()))

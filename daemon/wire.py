@@ -13,6 +13,19 @@ from facewire.proto import facewire_pb2 as pb
 Code = pb.Status.Code
 
 
+def encoding_enum(name: str) -> int:
+    """OpenStream.Encoding of a facewire.pcm.PCM_ENCODINGS name ("s16le" -> PCM_S16LE)."""
+    return pb.OpenStream.Encoding.Value(f"PCM_{name.upper()}")
+
+
+def encoding_name(enum: int) -> str | None:
+    """The PCM_ENCODINGS name of an OpenStream.Encoding value; None for an unknown one."""
+    try:
+        return pb.OpenStream.Encoding.Name(enum).removeprefix("PCM_").lower()
+    except ValueError:
+        return None
+
+
 class ProtocolError(ValueError):
     """A message that is not a valid facewire Envelope of this schema version."""
 

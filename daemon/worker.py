@@ -22,6 +22,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from facewire.backoff import BACKOFF_FIRST_S
+
 if TYPE_CHECKING:
     from facewire.config import Config
 
@@ -38,9 +40,11 @@ WORKER_HUNG_S = 3.0
 REPORT_INTERVAL_S = 1.0  # how often a worker sends its pipeline's counters to the daemon
 
 
-def endpoints(run_dir: str, workers: int) -> tuple[list[str], str]:
-    """(shard inbox endpoints, publish endpoint) inside the daemon's private run directory."""
-    return [f"ipc://{run_dir}/shard-{k}" for k in range(workers)], f"ipc://{run_dir}/publish"
+def endpoints(run_dir: str, workers: int) -> tuple[list[str], str, str]:
+    """(shard inbox endpoints, publish endpoint, ingest endpoint: where a worker reports
+    the audio it dropped for its age) inside the daemon's private run directory."""
+    shards = [f"ipc://{run_dir}/shard-{k}" for k in range(workers)]
+    return shards, f"ipc://{run_dir}/publish", f"ipc://{run_dir}/ingest"
 
 
 def worker_main(cfg: Config, index: int, run_dir: str, ready: Any, heartbeat: Any) -> None:
@@ -66,9 +70,10 @@ def worker_main(cfg: Config, index: int, run_dir: str, ready: Any, heartbeat: An
     ctx = zmq.Context()
     d = cfg.daemon
     engine = load_engine(d.engine, d.fps, d.engine_threads, d.engine_block_frames)
-    shards, publish = endpoints(run_dir, cfg.daemon.workers)
+    shards, publish, ingest = endpoints(run_dir, cfg.daemon.workers)
     chain = pipeline(ctx, cfg, engine, [publish], emotion_model(cfg))
     chain.binds.append(shards[index])
+    chain.drop_reports = ingest
     group = ActorGroup([chain], log)
     group.start()
     ready.send(engine_info(engine))
@@ -104,7 +109,7 @@ class Worker:
     # the pipe; a Connection is not safe to read from two threads at once.
     _reading: threading.Lock = field(default_factory=threading.Lock)
     restarts: int = 0
-    backoff: float = 0.05  # seconds before the next restart; doubles while it keeps dying
+    backoff: float = BACKOFF_FIRST_S  # before the next restart; doubles while it keeps dying
     retry_at: float | None = None  # when a dead worker is due to be started again
     heartbeat: Any = None  # shared double the worker stamps while healthy (worker_main)
 

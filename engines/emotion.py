@@ -32,8 +32,8 @@ import numpy as np
 from facewire.arkit import EMOTION_NAMES
 from facewire.engines.base import frames_for
 from facewire.engines.params import ParamError, StreamParams, check_emotion_map
+from facewire.pcm import SAMPLE_RATE
 
-SAMPLE_RATE = 16_000
 HOP = 160  # 10 ms analysis hop
 WIN = 640  # 40 ms causal window: hop j covers samples [(j + 1) * HOP - WIN, (j + 1) * HOP)
 N_FFT = 1024  # exact autocorrelation for lags < N_FFT - WIN = 384 samples

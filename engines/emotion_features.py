@@ -19,8 +19,8 @@ from __future__ import annotations
 import numpy as np
 
 from facewire.engines.features import mel_filterbank
+from facewire.pcm import SAMPLE_RATE
 
-SAMPLE_RATE = 16_000
 HOP = 640  # 40 ms
 WIN = 640  # 40 ms, long enough for two periods of a 70 Hz voice
 N_FFT = 1024  # exact autocorrelation for lags < N_FFT - WIN = 384 samples (f0 > 42 Hz)

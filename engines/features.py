@@ -12,7 +12,8 @@ from types import ModuleType
 
 import numpy as np
 
-SAMPLE_RATE = 16_000
+from facewire.pcm import SAMPLE_RATE
+
 HOP_SAMPLES = 160  # 10 ms
 WIN_SAMPLES = 400  # 25 ms analysis window
 N_FFT = 512

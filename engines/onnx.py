@@ -10,7 +10,7 @@ the final chunk the stream is padded with features of zero audio, exactly what a
 pass sees past the end, so the output never depends on how the audio was chunked.
 
 That bookkeeping lives in StreamingModelEngine, shared with the TensorRT engine
-(engines/tensorrt.py), which runs the same model on a GPU. OnnxEngine adds the onnxruntime
+(engines/tensorrt/), which runs the same model on a GPU. OnnxEngine adds the onnxruntime
 session and a call path sized for many streams on one core (bench/engine_cost.py): the
 windows of every stream are cut in one gather and turned into features in one call, straight
 into a reused buffer that is bound to the model input; model state lives in a double-buffered

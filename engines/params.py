@@ -6,6 +6,11 @@ name. A value outside its range or an unknown name is a `ParamError` that says w
 parameter, which value and what is allowed (with a did-you-mean for typos), because a
 tuning knob that is silently ignored is worse than one that fails loudly.
 
+This is also the one home of the names parameters travel under: WIRE_MAPS (protobuf map
+fields -> internal map keys), LIVE_WIRE_MAPS (what set_params may change), CLI_PREFIXES
+(`--param PREFIX.NAME=VALUE`) and `stream_maps` (a new stream's maps from the config's
+defaults and its OpenStream).
+
 What every parameter does on our ARKit rig is documented in docs/PARAMETERS.md and in each
 `ParamSpec.doc`; the code that applies them lives in `facewire.engines.face` (face) and
 `facewire.engines.emotion` (emotion post-processing).
@@ -317,3 +322,54 @@ class StreamParams:
             "preferred_emotion": dict(zip(EMOTION_NAMES, self.preferred_emotion, strict=True)),
             "beginning_emotion": dict(zip(EMOTION_NAMES, self.beginning_emotion, strict=True)),
         }
+
+
+# -- the names parameters travel under ------------------------------------------------
+# Protobuf map field (OpenStream, ControlRequest) -> internal map key (StreamParams.updated,
+# and the maps in open/params messages between actors).
+WIRE_MAPS: Mapping[str, str] = MappingProxyType(
+    {
+        "face_params": "face",
+        "emotion_params": "emotion",
+        "blendshape_multipliers": "multipliers",
+        "blendshape_offsets": "offsets",
+        "preferred_emotion": "preferred_emotion",
+        "beginning_emotion": "beginning_emotion",
+    }
+)
+# The maps a live `set_params` (ControlRequest) carries: the starting emotion is only
+# meaningful when a stream opens.
+LIVE_WIRE_MAPS: tuple[str, ...] = tuple(k for k in WIRE_MAPS if k != "beginning_emotion")
+# `--param PREFIX.NAME=VALUE` on the command line -> internal map key. Names without a prefix
+# are face or emotion parameters, told apart by name (`param_section`).
+CLI_PREFIXES: Mapping[str, str] = MappingProxyType(
+    {
+        "multiplier": "multipliers",
+        "offset": "offsets",
+        "preferred_emotion": "preferred_emotion",
+        "beginning_emotion": "beginning_emotion",
+    }
+)
+
+
+def param_section(name: str) -> str:
+    """ "emotion" for an emotion parameter's name (either spelling), else "face" (an
+    unknown name then fails face validation, with a suggestion)."""
+    return "emotion" if canonical_name(name) in EMOTION_PARAMS else "face"
+
+
+def maps_from_wire(msg: Any, fields: Iterable[str] = WIRE_MAPS) -> dict[str, dict[str, float]]:
+    """Internal parameter maps from a protobuf message's map fields (the non-empty ones)."""
+    maps = {WIRE_MAPS[f]: dict(getattr(msg, f)) for f in fields}
+    return {k: v for k, v in maps.items() if v}
+
+
+def stream_maps(
+    face: Mapping[str, float], emotion: Mapping[str, float], msg: Any = None
+) -> dict[str, dict[str, float]]:
+    """Parameter maps for a new stream: the config's face/emotion defaults, overlaid with
+    an OpenStream's maps (`msg`, None for a stream without a client: mic, replay)."""
+    maps: dict[str, dict[str, float]] = {"face": dict(face), "emotion": dict(emotion)}
+    for key, values in (maps_from_wire(msg) if msg is not None else {}).items():
+        maps.setdefault(key, {}).update(values)
+    return {k: v for k, v in maps.items() if v}

@@ -13,6 +13,7 @@ stream from 0 and StreamEnded carries the frame count, so gaps are drops.
 from __future__ import annotations
 
 import ctypes.util
+import json
 import math
 import os
 import signal
@@ -29,10 +30,12 @@ import yaml
 import zmq
 
 from facewire.arkit import ARKIT_INDEX
+from facewire.backoff import BACKOFF_FIRST_S
 from facewire.client import Client, Control, Subscriber, wait_for_subscription
 from facewire.config import Config
 from facewire.sdnotify import Notifier
 from facewire.supervisor import Supervisor
+from facewire.wire import Code
 from tests.conftest import EXAMPLE_WAV
 from tests.test_capture import ASOUNDRC
 
@@ -73,6 +76,52 @@ def test_ingest_crash_mid_stream_restarts_and_the_stream_resumes(start_daemon, e
     # the restarted ingest (an ERROR or seq-gap WARNING here would say which went missing).
     assert [st.message for st in c.statuses if st.code != 0] == []
     assert len(frames) == ended.frames == math.ceil(len(pcm) / rate * 30)
+
+
+def test_stalled_pipeline_drops_audio_older_than_a_second_and_warns(start_daemon, example_pcm):
+    """Item: bounds in time. The pipeline's thread sleeps STALL_S while a client keeps
+    speaking in real time. Audio that waited over facewire.actor.AUDIO_MAX_AGE_S is
+    dropped when the pipeline takes it off its queue, counted by the pipeline and by
+    ingest (the same number, also in StreamEnded.dropped_chunks), and the client gets a
+    WARNING; every frame published leaves within a bound far below the stall (without the
+    time bound the first chunks of the stall would come out STALL_S late)."""
+    stall_s = 4.0
+    d = start_daemon({"daemon": {"engine": "dsp", "allow_fault_injection": True}})
+    pcm, rate = example_pcm
+    blocks = _blocks(np.concatenate([pcm] * 4), rate)
+    n_before, n_stall, n_after = 25, int(stall_s * 50), 50  # 20 ms blocks
+    ctl = Control(d.control)
+    bad = ctl.request("fault", argument="pipeline stall=banana")
+    assert bad.code == Code.ERROR and "stall=SECONDS" in bad.message
+    with Client(d.ingest) as c, Subscriber(d.pub, "slow") as s:
+        wait_for_subscription(s, c, probe_id="slow-probe")
+        c.open_stream("slow", rate)
+        t0 = time.monotonic()
+
+        def paced(first: int, count: int) -> None:
+            for i in range(first, first + count):  # real time, never early
+                time.sleep(max(0.0, t0 + i * 0.02 - time.monotonic()))
+                c.send_audio("slow", i, blocks[i])
+
+        paced(0, n_before)
+        reply = ctl.request("fault", argument=f"pipeline stall={stall_s:g}")
+        assert reply.code == Code.OK, reply.message
+        paced(n_before, n_stall + n_after)
+        c.close_stream("slow")
+        _, frames, ended = s.collect("slow", timeout_s=20)
+        while c.recv_status(0.2) is not None:  # WARNINGs that came after the close's OK
+            pass
+    counters = ctl.status()["actors"]
+    dropped = counters["pipeline"]["counters"].get("dropped_stale_audio", 0)
+    assert dropped > 0, counters["pipeline"]
+    assert counters["ingest"]["counters"]["dropped_stale_audio"] == dropped
+    assert ended.dropped_chunks == dropped
+    warned = [st for st in c.statuses if st.code == Code.WARNING and "overloaded" in st.message]
+    assert warned and all(st.stream_id == "slow" for st in warned), c.statuses
+    assert sum(json.loads(st.detail_json)["dropped_stale"] for st in warned) <= dropped
+    assert frames and len(frames) == ended.frames
+    latency_s = max(f.publish_ns - f.audio_arrival_ns for f in frames) / 1e9
+    assert latency_s < stall_s - 1.0, latency_s
 
 
 def test_control_crash_restarts_within_a_second(tmp_path):
@@ -229,7 +278,7 @@ def test_lost_microphone_is_retried_with_backoff_and_recovers(start_daemon, tmp_
     d = start_daemon(
         {
             "daemon": {"engine": "dsp"},
-            "capture": {"device": "filemic", "sample_rate": 16000, "retry_max_s": 0.5},
+            "capture": {"device": "filemic", "sample_rate": 16000, "retry_max_s": 0.2},
         },
         ["--source", "mic"],
     )
@@ -250,8 +299,9 @@ def test_lost_microphone_is_retried_with_backoff_and_recovers(start_daemon, tmp_
     assert max(jaw) > 0.1
     waits = [e["retry_s"] for e in d.events("capture_unavailable")]
     assert len(waits) >= 3 and d.events("capture_started")
-    # 0.25 s, doubling, capped at capture.retry_max_s.
-    assert waits == [0.25] + [0.5] * (len(waits) - 1), waits
+    # The one restart backoff (facewire.backoff), capped at capture.retry_max_s.
+    expected = [min(BACKOFF_FIRST_S * 2**k, 0.2) for k in range(len(waits))]
+    assert waits == pytest.approx(expected), waits
 
 
 def _push_live(d, sid: str, pcm, rate, stop: threading.Event, sent: dict) -> None:

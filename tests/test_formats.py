@@ -20,7 +20,7 @@ from facewire.formats import (
     read_animation,
     write_animation,
 )
-from facewire.livelink import EYE_LOOK_RAD
+from facewire.livelink.codec import EYE_LOOK_RAD
 
 NAMES55 = list(ARKIT_NAMES + HEAD_NAMES)
 
@@ -393,3 +393,13 @@ def test_recorder_grows_and_matches_batches() -> None:
     np.testing.assert_array_equal(early.weights, weights[:20])  # a copy, not a view
     with pytest.raises(ValueError, match="55 channels"):
         rec.add(np.zeros(52))
+
+
+def test_one_suffix_registry_covers_every_format() -> None:
+    from facewire.formats.suffixes import ANIMATION_SUFFIXES, plot_path, suffix_for
+
+    assert set(ANIMATION_SUFFIXES.values()) == set(FORMATS)
+    for fmt in FORMATS:
+        assert format_for_path(f"take{suffix_for(fmt).upper()}") == fmt
+    assert plot_path("out/take.A2F.json").name == "take.png"
+    assert plot_path("out/take.bin").name == "take.bin.png"

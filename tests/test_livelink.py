@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from facewire.arkit import ARKIT_INDEX, ARKIT_NAMES, HEAD_NAMES
-from facewire.livelink import (
+from facewire.livelink.codec import (
     EYE_LOOK_RAD,
     LIVELINK_NAMES,
     PACKET_VERSION,

@@ -16,11 +16,11 @@ import uuid
 import numpy as np
 import pytest
 
-from facewire.actors.livelink import LiveLinkSink, device_uuid, parse_target
 from facewire.arkit import ARKIT_INDEX, ARKIT_NAMES, HEAD_NAMES
 from facewire.client import Client, Control, Subscriber, wait_for_subscription
 from facewire.config import LivelinkSection
-from facewire.livelink import decode_packet
+from facewire.livelink.codec import decode_packet
+from facewire.livelink.sink import LiveLinkSink, device_uuid, parse_target
 
 pll = pytest.importorskip("pylivelinkface.pylivelinkface")
 
@@ -250,7 +250,7 @@ def test_a_full_socket_is_waited_for_then_dropped_and_counted(monkeypatch):
         before = dict(c)
         # A budget no scheduler delay of the reader thread can exhaust: this part is about
         # every wait ending in a send, not about how long the daemon may wait.
-        monkeypatch.setattr("facewire.actors.livelink.WAIT_BUDGET_S", 30.0)
+        monkeypatch.setattr("facewire.livelink.sink.WAIT_BUDGET_S", 30.0)
         sink.on_frames("s", 2000, weights[:300], emotions[:300])
         deadline = time.monotonic() + 10
         while len(got) < 300 and time.monotonic() < deadline:

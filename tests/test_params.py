@@ -146,3 +146,20 @@ def test_to_dict_is_json_ready() -> None:
     assert d["face"]["blink_strength"] == 0.5
     assert d["offsets"]["jawOpen"] == 0.1
     assert list(d["preferred_emotion"]) == list(EMOTION_NAMES)
+
+
+def test_wire_map_table_names_every_protobuf_map_field() -> None:
+    """WIRE_MAPS is the one table of parameter names on the wire: it must name every map
+    field OpenStream carries, and LIVE_WIRE_MAPS exactly ControlRequest's, each going to a
+    StreamParams field (so a proto change cannot leave a map accepted and ignored)."""
+    from facewire.engines.params import LIVE_WIRE_MAPS, WIRE_MAPS, maps_from_wire
+    from facewire.proto import facewire_pb2 as pb
+
+    def map_fields(message) -> set[str]:
+        return {f.name for f in message.DESCRIPTOR.fields if f.message_type is not None}
+
+    assert set(WIRE_MAPS) == map_fields(pb.OpenStream)
+    assert set(LIVE_WIRE_MAPS) == map_fields(pb.ControlRequest)
+    assert set(WIRE_MAPS.values()) == set(StreamParams.defaults().to_dict())
+    req = pb.ControlRequest(blendshape_offsets={"jawOpen": 0.1})
+    assert maps_from_wire(req, LIVE_WIRE_MAPS) == {"offsets": {"jawOpen": pytest.approx(0.1)}}

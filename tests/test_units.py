@@ -269,3 +269,14 @@ def test_sd_notify_speaks_the_datagram_protocol(tmp_path):
     got = [srv.recv(100).decode() for _ in range(3)]
     assert got == ["READY=1\nSTATUS=engine=dsp", "WATCHDOG=1", "STOPPING=1"]
     assert not Notifier("").enabled
+
+
+def test_every_wire_pcm_encoding_has_one_name_and_dtype() -> None:
+    from facewire.pcm import PCM_ENCODINGS
+    from facewire.proto import facewire_pb2 as pb
+    from facewire.wire import encoding_enum, encoding_name
+
+    wire = set(pb.OpenStream.Encoding.values())
+    assert {encoding_enum(name) for name in PCM_ENCODINGS} == wire
+    assert {encoding_name(v) for v in wire} == set(PCM_ENCODINGS)
+    assert encoding_name(max(wire) + 1) is None

@@ -13,6 +13,7 @@ import pytest
 
 from facewire.client import Client, Control, Subscriber, wait_for_subscription
 from facewire.messages import shard_of
+from facewire.wire import Code
 from tests.conftest import offline_diff
 from tests.test_faults import _blocks, _start_pushers
 
@@ -226,3 +227,46 @@ def test_a_worker_that_cannot_load_its_engine_stops_the_daemon_with_the_reason(
     with pytest.raises(AssertionError, match="worker 0 did not start") as failed:
         start_daemon({"daemon": {"engine": "tensorrt", "workers": 2}})
     assert "gpu extra" in str(failed.value) or "CUDA" in str(failed.value), failed.value
+
+
+def test_a_stalled_worker_drops_audio_older_than_a_second_and_ingest_warns(
+    start_daemon, example_pcm
+):
+    """The time bound across processes: a worker frozen for 2 s (below WORKER_HUNG_S, so it
+    is not replaced) finds audio on its ipc edge that was spoken over 1 s ago, drops it,
+    and reports it to ingest over ipc; the client gets a WARNING, status counts it in the
+    worker's pipeline and in ingest, and the stream ends normally."""
+    d = start_daemon(WORKERS)
+    ctl = Control(d.control)
+    pid = ctl.status()["workers"][0]["pid"]
+    pcm, rate = example_pcm
+    blocks = _blocks(np.tile(pcm, 2), rate)
+    sid = _ids(0, 1, "z")[0]
+    with Client(d.ingest) as c, Subscriber(d.pub, sid) as s:
+        wait_for_subscription(s, c, probe_id=sid + "-probe")
+        c.open_stream(sid, rate)
+        t0 = time.monotonic()
+        for i in range(200):  # 4 s in real time; the worker is frozen from 0.5 s to 2.5 s
+            time.sleep(max(0.0, t0 + i * 0.02 - time.monotonic()))
+            if i == 25:
+                os.kill(pid, signal.SIGSTOP)
+            if i == 125:
+                os.kill(pid, signal.SIGCONT)
+            c.send_audio(sid, i, blocks[i])
+        c.close_stream(sid)
+        _, frames, ended = s.collect(sid, timeout_s=20)
+        while c.recv_status(0.2) is not None:
+            pass
+    assert ended.reason == "closed" and frames
+    deadline = time.monotonic() + 10  # the worker reports its counters once a second
+    while True:
+        status = ctl.status()
+        worker = status["workers"][0]["pipeline"]["counters"].get("dropped_stale_audio", 0)
+        told = status["actors"]["ingest"]["counters"].get("dropped_stale_audio", 0)
+        if worker and worker == told:
+            break
+        assert time.monotonic() < deadline, (worker, told)
+        time.sleep(0.2)
+    assert status["restarts"] == {}, "a 2 s stall is not a hang"
+    warned = [st for st in c.statuses if st.code == Code.WARNING and "overloaded" in st.message]
+    assert warned, c.statuses

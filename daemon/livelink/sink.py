@@ -31,7 +31,7 @@ import numpy as np
 import structlog
 
 from facewire.config import ConfigError, LivelinkSection
-from facewire.livelink import encode_packet, frame_rate, values_from_frame
+from facewire.livelink.codec import encode_packet, frame_rate, values_from_frame
 
 log = structlog.get_logger(actor="livelink")
 
