@@ -34,7 +34,7 @@ STATUS_FLAGS_KEPT = 16
 class CaptureActor(Actor):
     name = "capture"
 
-    def __init__(self, ctx: zmq.Context, cfg: Config, downstream: str = "resample") -> None:
+    def __init__(self, ctx: zmq.Context, cfg: Config, downstream: str = "pipeline") -> None:
         super().__init__(ctx, downstream, cfg.sockets.queue_hwm)
         self.cfg = cfg
         self.cc = cfg.capture

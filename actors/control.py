@@ -8,7 +8,7 @@ In:  an Envelope with a ControlRequest: `status` (streams, counters, drops, engi
      actor, which owns the recordings, `reload` (re-read the config file, as SIGHUP does),
      `fault` (crash an actor on purpose; only with daemon.allow_fault_injection, for tests).
 Out: one Status reply per request (ERROR with the reason for anything bad); params
-     messages to the resampler's inbox (control messages, never dropped).
+     messages to the pipeline's inbox (control messages, never dropped).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ class ControlActor(Actor):
         endpoint: str,
         supervisor,
         max_bytes: int,
-        downstream: str | list[str] = "resample",
+        downstream: str | list[str] = "pipeline",
     ) -> None:
         super().__init__(ctx, downstream, 1000)
         self.endpoint = endpoint

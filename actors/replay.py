@@ -4,7 +4,7 @@ In:  nothing from the inbox (a source); reads the file of `daemon.source: file:P
      at start.
 Out: open / audio (mono float32 at the file's rate, replay.chunk_ms chunks) / close.
 Pacing: real time against the monotonic clock (chunks are never sent early), or unpaced
-     with back-pressure from the resampler (this edge blocks, nothing is dropped).
+     with back-pressure from the pipeline (this edge blocks, nothing is dropped).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from facewire.messages import Message
 class ReplayActor(Actor):
     name = "replay"
 
-    def __init__(self, ctx: zmq.Context, cfg: Config, path: str, downstream: str = "resample"):
+    def __init__(self, ctx: zmq.Context, cfg: Config, path: str, downstream: str = "pipeline"):
         super().__init__(ctx, downstream, cfg.sockets.queue_hwm)
         self.cfg = cfg
         self.rc = cfg.replay

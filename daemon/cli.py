@@ -175,32 +175,67 @@ class ConvertJob:
     emotion_model: str  # daemon.emotion_model, likewise
 
 
-def convert_one(
-    job: ConvertJob, engine, path: Path, dest: str, progress=None
-) -> tuple[int, list[str]]:
-    """Convert one file (and plot it if asked); returns its frame count and any warnings."""
-    from facewire.convert import convert_file
+BATCH_FILES = 32  # files converted together as streams of one pipeline (one process)
+
+
+def convert_group(job: ConvertJob, engine, tasks: list, progress=None) -> list[tuple]:
+    """Convert (path, dest) pairs together, as streams of one pipeline, and plot them if
+    asked. Per task: ("ok", (frames, warnings)) or ("file", message)."""
+    from facewire.convert import convert_tracks, read_track
     from facewire.formats import write_animation
 
-    warnings: list[str] = []
-    anim = convert_file(
-        path,
-        engine,
-        warn=warnings.append,
-        maps=job.maps,
-        seed=job.seed,
-        emotion_hint=job.hint,
-        progress=progress,
-        vad=job.vad,
-        emotion_model=_emotion_model(job.emotion_model),
-    )
-    fmt = job.fmt or ("json" if dest == "-" else None)
-    write_animation(anim, dest, fmt)
-    if job.plot:
-        from facewire.plot import plot_animation
+    results: list[tuple | None] = [None] * len(tasks)
+    warnings: list[list[str]] = [[] for _ in tasks]
+    batches: list[dict[str, tuple]] = []  # stream id (the stem) -> (task index, track)
+    for i, (path, _dest) in enumerate(tasks):
+        try:
+            track = read_track(path, job.maps, job.hint, warnings[i].append)
+        except (ValueError, RuntimeError, OSError) as exc:
+            results[i] = ("file", _file_error(path, exc))
+            continue
+        # Same stem, same stream id: such files go to different batches, never alone.
+        batch = next((b for b in batches if track.stream_id not in b), None)
+        if batch is None:
+            batches.append(batch := {})
+        batch[track.stream_id] = (i, track)
+    for batch in batches:
+        members = list(batch.values())
+        try:
+            anims = convert_tracks(
+                [t for _, t in members],
+                engine,
+                seed=job.seed,
+                vad=job.vad,
+                emotion_model=_emotion_model(job.emotion_model),
+                progress=progress,
+            )
+        except (ValueError, RuntimeError, OSError, ImportError) as exc:
+            for i, _ in members:
+                results[i] = ("file", _file_error(tasks[i][0], exc))
+            continue
+        for (i, _), anim in zip(members, anims, strict=True):
+            path, dest = tasks[i]
+            anim.source = str(path)  # A2F's trackPath
+            try:
+                write_animation(anim, dest, job.fmt or ("json" if dest == "-" else None))
+                if job.plot:
+                    from facewire.plot import plot_animation
 
-        plot_animation(anim, plot_path(dest))
-    return len(anim.weights), warnings
+                    plot_animation(anim, plot_path(dest))
+            except (ValueError, OSError, ImportError) as exc:
+                results[i] = ("file", _file_error(path, exc))
+                continue
+            results[i] = ("ok", (len(anim.weights), warnings[i]))
+    return results
+
+
+def groups(tasks: list, processes: int) -> list[list]:
+    """Tasks split into about equal groups of at most BATCH_FILES, a multiple of
+    `processes` of them, so every process gets the same share."""
+    count = -(-len(tasks) // BATCH_FILES)
+    count = max(processes, -(-count // processes) * processes)
+    parts = [tasks[k::count] for k in range(count)]
+    return [p for p in parts if p]
 
 
 @functools.lru_cache(maxsize=1)
@@ -225,9 +260,8 @@ def _init_worker() -> None:
     logs.configure("json", "warning")
 
 
-def convert_in_worker(job: ConvertJob, path: Path, dest: str) -> tuple[str, object]:
-    """Pool task: ("ok", (frames, fps, engine, warnings)), ("file", message) or
-    ("engine", message).
+def convert_in_worker(job: ConvertJob, tasks: list) -> tuple[str, object]:
+    """Pool task: ("ok", (fps, engine, convert_group's results)) or ("engine", message).
 
     Errors travel back as text: exception classes need not survive pickling.
     """
@@ -235,11 +269,7 @@ def convert_in_worker(job: ConvertJob, path: Path, dest: str) -> tuple[str, obje
         engine = _worker_engine(job.engine, job.fps, job.threads, job.block_frames)
     except (ImportError, RuntimeError, OSError) as exc:
         return "engine", str(exc)
-    try:
-        frames, warnings = convert_one(job, engine, path, dest)
-    except (ValueError, RuntimeError, OSError, ImportError) as exc:
-        return "file", _file_error(path, exc)
-    return "ok", (frames, engine.fps, engine.name, warnings)
+    return "ok", (engine.fps, engine.name, convert_group(job, engine, tasks))
 
 
 def _file_error(path: Path, exc: BaseException) -> str:
@@ -260,7 +290,7 @@ def cmd_convert(args) -> int:
     from facewire import logs
     from facewire.engines.params import check_emotion_map
     from facewire.formats import format_for_path
-    from facewire.stages import params_from
+    from facewire.pipeline import params_from
 
     cfg = _load_config(args)
     logs.configure("console" if sys.stderr.isatty() else "json", "warning")
@@ -362,61 +392,66 @@ def _convert_dest(args, path: Path, many: bool) -> str | Path:
     return Path(args.output) / (path.stem + ext)
 
 
+def _report(tasks: list, results: list, fps: float, engine: str, done: dict, write) -> None:
+    """Print each task's warnings or error; record the files that worked in `done`."""
+    for (_path, dest), (kind, value) in zip(tasks, results, strict=True):
+        if kind == "file":
+            write(f"facewire convert: error: {value}")
+            continue
+        frames, warnings = value
+        for text in warnings:
+            write(f"facewire convert: warning: {text}")
+        done[dest] = (frames, fps, engine)
+
+
 def _convert_serial(job: ConvertJob, tasks: list, jobs: int, show: bool) -> dict:
-    """One process: the engine is built once; a bar per file counts seconds of audio."""
+    """One process: the engine is built once; files go in groups of BATCH_FILES; a bar
+    counts seconds of audio."""
     from tqdm import tqdm
 
     from facewire.engines.registry import load_engine
 
     engine = load_engine(job.engine, job.fps, job.threads, job.block_frames)
-    results = {}
-    for path, dest in tqdm(tasks, desc="files", unit="file", disable=not show or len(tasks) < 2):
-        bar = tqdm(desc=path.name, unit="s", disable=not show, leave=False)
-        try:
-            frames, warnings = convert_one(
-                job, engine, path, dest, progress=lambda s, bar=bar: bar.update(s - bar.n)
+    done: dict = {}
+    write = lambda text: tqdm.write(text, file=sys.stderr)  # noqa: E731
+    with tqdm(desc="audio", unit="s", disable=not show) as bar:
+        for group in groups(tasks, 1):
+            start = bar.n
+            results = convert_group(
+                job, engine, group, progress=lambda s, b=bar, s0=start: b.update(s0 + s - b.n)
             )
-        except (ValueError, RuntimeError, OSError, ImportError) as exc:
-            tqdm.write(f"facewire convert: error: {_file_error(path, exc)}", file=sys.stderr)
-            continue
-        finally:
-            bar.close()
-        for text in warnings:
-            tqdm.write(f"facewire convert: warning: {text}", file=sys.stderr)
-        results[dest] = (frames, engine.fps, engine.name)
-    return results
+            _report(group, results, engine.fps, engine.name, done, write)
+    return {dest: done[dest] for _, dest in tasks if dest in done}
 
 
 def _convert_pool(job: ConvertJob, tasks: list, jobs: int, show: bool) -> dict:
-    """`jobs` worker processes, each with its own engine; a bar over files."""
+    """`jobs` worker processes, each with its own engine, converting groups of files; a bar
+    over files."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     from tqdm import tqdm
 
-    done = {}
+    done: dict = {}
+    write = lambda text: tqdm.write(text, file=sys.stderr)  # noqa: E731
     ctx = multiprocessing.get_context("spawn")  # no forked copies of this process's threads
+    parts = groups(tasks, jobs)
     with (
         ProcessPoolExecutor(
-            min(jobs, len(tasks)), mp_context=ctx, initializer=_init_worker
+            min(jobs, len(parts)), mp_context=ctx, initializer=_init_worker
         ) as pool,
         tqdm(total=len(tasks), desc="files", unit="file", disable=not show) as bar,
     ):
-        futures = {pool.submit(convert_in_worker, job, p, d): (p, d) for p, d in tasks}
+        futures = {pool.submit(convert_in_worker, job, part): part for part in parts}
         for fut in as_completed(futures):
-            path, dest = futures[fut]
+            part = futures[fut]
             kind, value = fut.result()
-            bar.update(1)
+            bar.update(len(part))
             if kind == "engine":
                 pool.shutdown(cancel_futures=True)
                 raise RuntimeError(value)
-            if kind == "file":
-                tqdm.write(f"facewire convert: error: {value}", file=sys.stderr)
-            else:
-                frames, fps, engine, warnings = value
-                for text in warnings:
-                    tqdm.write(f"facewire convert: warning: {text}", file=sys.stderr)
-                done[dest] = (frames, fps, engine)
+            fps, engine, results = value
+            _report(part, results, fps, engine, done, write)
     return {dest: done[dest] for _, dest in tasks if dest in done}
 
 

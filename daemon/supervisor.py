@@ -27,13 +27,14 @@ from facewire.actor import BACKOFF_MAX_S, Actor, ActorGroup
 from facewire.actors.capture import CaptureActor
 from facewire.actors.control import ControlActor
 from facewire.actors.ingest import IngestActor
+from facewire.actors.pipeline import pipeline_actor
 from facewire.actors.publish import PublishActor
 from facewire.actors.replay import ReplayActor
 from facewire.arkit import ARKIT_NAMES, HEAD_NAMES
 from facewire.config import Config
 from facewire.engines.registry import load_engine
 from facewire.messages import Message, send
-from facewire.pipeline import emotion_model, engine_info, pipeline
+from facewire.pipeline import emotion_model, engine_info
 from facewire.sdnotify import Notifier, watchdog_interval_s
 from facewire.security import Security
 from facewire.worker import (
@@ -102,10 +103,10 @@ class Supervisor:
             publish.binds = [publish_endpoint]
             actors: list[Actor] = [publish, IngestActor(self.ctx, cfg, downstream=shards)]
         else:
-            shards = "resample"
+            shards = "pipeline"
             actors = [
                 publish,
-                pipeline(self.ctx, cfg, self.engine, "publish", self.emotion),
+                pipeline_actor(self.ctx, cfg, self.engine, "publish", self.emotion),
                 IngestActor(self.ctx, cfg),
             ]
         source = cfg.daemon.source
@@ -121,11 +122,10 @@ class Supervisor:
         return actors
 
     def actor(self, name: str) -> Actor | None:
-        """The actor called `name`, or the stage of that name inside the pipeline chain."""
+        """The actor called `name`."""
         for a in self.actors:
-            for candidate in (a, *getattr(a, "stages", ())):
-                if candidate.name == name:
-                    return candidate
+            if a.name == name:
+                return a
         return None
 
     def start(self, timeout: float = 10.0) -> None:
