@@ -74,6 +74,9 @@ def convert_tracks(
             pos[i] += step
             if pos[i] >= len(t.pcm):
                 pipe.close(t.stream_id)
+        # No batched pipe.analyse() here: each stream's emotion updates are made by its own
+        # network call when its frames need them, so a file's output is bit for bit the same
+        # whichever files share its batch (a batched call can differ in the last bits).
         for out in pipe.tick():
             rows[out.stream].append((out.weights, out.emotions))
         if progress:
