@@ -197,7 +197,8 @@ class Pipeline:
 
     def _push16k(self, st: _Stream, pcm16k: np.ndarray) -> None:
         if len(pcm16k):
-            pcm16k = (pcm16k * st.gain).astype(np.float32)
+            if st.gain != 1:
+                pcm16k = (pcm16k * st.gain).astype(np.float32)
             st.pending_audio.append(pcm16k)
             st.vad.push(pcm16k)
             st.estimator.push(pcm16k)

@@ -159,9 +159,11 @@ NOD_TAU_S = (0.08, 0.6)
 def blink_profile(t_s: np.ndarray) -> np.ndarray:
     """Eyelid closure (0..1) t_s seconds after a blink starts: fast close, hold, slower open."""
     t = np.asarray(t_s, dtype=np.float64)
-    closing = np.clip(t / _BLINK_CLOSE_S, 0.0, 1.0)
-    opening = np.clip(1.0 - (t - _BLINK_CLOSE_S - _BLINK_HOLD_S) / _BLINK_OPEN_S, 0.0, 1.0)
-    x = np.where(t < _BLINK_CLOSE_S, closing, opening)
+    # np.minimum/maximum rather than np.clip: the same result at a fraction of the call
+    # overhead, which dominates on the few streams of a typical tick.
+    closing = t / _BLINK_CLOSE_S
+    opening = 1.0 - (t - _BLINK_CLOSE_S - _BLINK_HOLD_S) / _BLINK_OPEN_S
+    x = np.minimum(np.maximum(np.where(t < _BLINK_CLOSE_S, closing, opening), 0.0), 1.0)
     out = x * x * (3 - 2 * x)
     return np.where((t < 0) | (t >= _BLINK_LEN_S), 0.0, out)
 
@@ -359,9 +361,8 @@ class FaceRig:
             u[:, _U_SACCADE] < self._saccade_p
         )
         s.last_saccade[sl] = np.where(jump, t, s.last_saccade[sl])
-        target = np.clip(
-            normals(u[:, _U_TARGET : _U_TARGET + 2]) * SACCADE_STD, -SACCADE_MAX, SACCADE_MAX
-        )
+        target = normals(u[:, _U_TARGET : _U_TARGET + 2]) * SACCADE_STD
+        target = np.minimum(np.maximum(target, -SACCADE_MAX), SACCADE_MAX)
         s.gaze[sl] = gaze = np.where(jump[:, None], target, s.gaze[sl])
         gaze = np.where(flags[:, 1:2], gaze, 0.0)  # yaw > 0: looks left
         yaw, pitch = gaze[:, 0:1], gaze[:, 1:2]
