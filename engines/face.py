@@ -175,11 +175,17 @@ def smoothing_alpha(half_life_s: np.ndarray | float, fps: float) -> np.ndarray:
         return np.where(h > 0, 1.0 - np.power(0.5, (1.0 / fps) / np.maximum(h, 1e-12)), 1.0)
 
 
-# Channels of the counter-based draws of one frame.
-_U_BLINK, _U_SACCADE, _U_TARGET, _U_HEAD, _CHANNELS = 0, 1, 2, 4, 8
+# Channels of the counter-based draws of one frame: two uniforms, then pairs for normals.
+_U_BLINK, _U_SACCADE, _U_NORMALS, _CHANNELS = 0, 1, 2, 8
 _FACE_FLAGS = ("enable_blinks", "enable_saccades", "enable_head_motion", "enable_clamping")
 _FACE_SCALARS = ("lip_open_offset", "tongue_strength", "tongue_depth_offset", "blink_offset",
                  "blink_strength", "eyelid_open_offset")  # fmt: skip
+# Columns of the motion state (float64), packed so that a round gathers and scatters it once:
+# last blink start (s), blink boost until (s), last saccade (s), gaze yaw/pitch, head noise
+# (AR(1) then smoothed), head amplitude, jawOpen fast/slow averages, was speaking, started.
+_BLINK_T, _BOOST_T, _SACCADE_T, _SPEAKING, _STARTED = 0, 1, 2, 3, 4
+_GAZE, _HX, _HY, _AMP, _NOD = slice(5, 7), slice(7, 10), slice(10, 13), slice(13, 16), slice(16, 18)
+_MOTION = 18
 
 
 def lower_share(params: StreamParams) -> np.ndarray:
@@ -204,12 +210,7 @@ class FaceRig:
             "flags": ((len(_FACE_FLAGS),), bool),
             # state carried frame to frame
             "key": ((), np.uint64), "next_frame": ((), np.int64),
-            "smoothed": ((N_ARKIT,), np.float32), "started": ((), bool),
-            "blink_start": ((), np.float64), "boost_until": ((), np.float64),
-            "was_speaking": ((), bool), "gaze": ((2,), np.float64),
-            "last_saccade": ((), np.float64), "head_x": ((3,), np.float64),
-            "head_y": ((3,), np.float64), "head_amp": ((3,), np.float64),
-            "nod": ((2,), np.float64),  # fast and slow jawOpen averages
+            "smoothed": ((N_ARKIT,), np.float32), "motion": ((_MOTION,), np.float64),
         })  # fmt: skip
         # Per-frame constants of the generators (they depend on fps only).
         self._saccade_p = 1.0 - math.exp(-SACCADE_RATE_HZ * dt)
@@ -227,15 +228,11 @@ class FaceRig:
         s.key[slot] = key
         s.next_frame[slot] = 0
         s.smoothed[slot] = 0.0
-        s.started[slot] = False
-        s.blink_start[slot] = -10.0  # stream time (s) of the last blink's start
-        s.boost_until[slot] = -1.0
-        s.was_speaking[slot] = False
-        s.gaze[slot] = 0.0
-        s.last_saccade[slot] = 0.0
-        s.head_x[slot] = s.head_y[slot] = 0.0
-        s.head_amp[slot] = HEAD_AMP_SILENT
-        s.nod[slot] = 0.0
+        m = s.motion[slot]
+        m[:] = 0.0
+        m[_BLINK_T] = -10.0  # stream time (s) of the last blink's start
+        m[_BOOST_T] = -1.0
+        m[_AMP] = HEAD_AMP_SILENT
         self.set_params(slot, params)
 
     def set_params(self, slot: int, params: StreamParams) -> None:
@@ -299,17 +296,20 @@ class FaceRig:
             frame = s.next_frame[sl] + k
             t = frame * self._dt
             u = uniforms(s.key[sl], frame, _CHANNELS)
-            started = s.started[sl]
+            m = s.motion[sl]
+            smoothed = s.smoothed[sl]
             smoothed = np.where(
-                started[:, None], s.smoothed[sl] + (w[r] - s.smoothed[sl]) * s.alpha[sl], w[r]
+                m[:, _STARTED : _STARTED + 1] > 0, smoothed + (w[r] - smoothed) * s.alpha[sl], w[r]
             ).astype(np.float32)
             s.smoothed[sl] = smoothed
-            s.started[sl] = True
-            row = smoothed.copy()
-            self._eyes(sl, row, t, speaking[r], u)
-            head = self._head(sl, lipsync[r, _JAW].astype(np.float64), speaking[r], u)
-            out[r, N_ARKIT:] = np.where(s.flags[sl, 2][:, None], head, 0.0)
-            out[r, :N_ARKIT] = row
+            m[:, _STARTED] = 1.0
+            flags, sc = s.flags[sl], s.scalars[sl]
+            noise = normals(u[:, _U_NORMALS:_CHANNELS])
+            self._eyes(m, flags, sc, smoothed, t, speaking[r], u, noise[:, :2])
+            head = self._head(m, lipsync[r, _JAW].astype(np.float64), speaking[r], noise[:, 2:5])
+            s.motion[sl] = m
+            out[r, N_ARKIT:] = np.where(flags[:, 2:3], head, 0.0)
+            out[r, :N_ARKIT] = smoothed
         s.next_frame[slots] += counts
         weights = out[:, :N_ARKIT]
         weights[:] = weights * s.mult[rows] + s.offs[rows]
@@ -335,36 +335,39 @@ class FaceRig:
         return w
 
     def _eyes(
-        self, sl: np.ndarray, row: np.ndarray, t: np.ndarray, speaking: np.ndarray, u: np.ndarray
+        self,
+        m: np.ndarray,
+        flags: np.ndarray,
+        sc: np.ndarray,
+        row: np.ndarray,
+        t: np.ndarray,
+        speaking: np.ndarray,
+        u: np.ndarray,
+        target: np.ndarray,
     ) -> None:
-        """Steps 6-7 on one frame of each stream in `sl` (row in place): blinks, eyelid
-        offsets, saccades."""
-        s = self.s
-        ended = s.was_speaking[sl] & ~speaking
-        s.boost_until[sl] = np.where(ended, t + BLINK_BOOST_S, s.boost_until[sl])
-        s.was_speaking[sl] = speaking
-        since = t - s.blink_start[sl]
+        """Steps 6-7 on one frame of each stream of a round (motion state `m` and `row` in
+        place): blinks, eyelid offsets, saccades."""
+        ended = (m[:, _SPEAKING] > 0) & ~speaking
+        m[:, _BOOST_T] = np.where(ended, t + BLINK_BOOST_S, m[:, _BOOST_T])
+        m[:, _SPEAKING] = speaking
+        since = t - m[:, _BLINK_T]
         rate = np.where(since >= BLINK_REFRACTORY_S, BLINK_RATE_HZ, 0.0)
         rate += np.where(
-            (t < s.boost_until[sl]) & (since >= BLINK_BOOST_REFRACTORY_S), BLINK_BOOST_HZ, 0.0
+            (t < m[:, _BOOST_T]) & (since >= BLINK_BOOST_REFRACTORY_S), BLINK_BOOST_HZ, 0.0
         )
         starts = (since >= _BLINK_LEN_S) & (u[:, _U_BLINK] < 1.0 - np.exp(-rate * self._dt))
-        s.blink_start[sl] = blink_start = np.where(starts, t, s.blink_start[sl])
-        flags, sc = s.flags[sl], s.scalars[sl]
-        blink = np.where(flags[:, 0], blink_profile(t - blink_start), 0.0)
+        m[:, _BLINK_T] = np.where(starts, t, m[:, _BLINK_T])
+        blink = np.where(flags[:, 0], blink_profile(t - m[:, _BLINK_T]), 0.0)
         lid = (blink + sc[:, 3]) * sc[:, 4] - sc[:, 5]
         closure = row[:, _BLINKS] + lid[:, None]
         row[:, _BLINKS] = np.maximum(closure, 0.0)
         row[:, _WIDES] += np.maximum(-closure, 0.0)
 
-        jump = (t - s.last_saccade[sl] >= SACCADE_REFRACTORY_S) & (
-            u[:, _U_SACCADE] < self._saccade_p
-        )
-        s.last_saccade[sl] = np.where(jump, t, s.last_saccade[sl])
-        target = normals(u[:, _U_TARGET : _U_TARGET + 2]) * SACCADE_STD
-        target = np.minimum(np.maximum(target, -SACCADE_MAX), SACCADE_MAX)
-        s.gaze[sl] = gaze = np.where(jump[:, None], target, s.gaze[sl])
-        gaze = np.where(flags[:, 1:2], gaze, 0.0)  # yaw > 0: looks left
+        jump = (t - m[:, _SACCADE_T] >= SACCADE_REFRACTORY_S) & (u[:, _U_SACCADE] < self._saccade_p)
+        m[:, _SACCADE_T] = np.where(jump, t, m[:, _SACCADE_T])
+        target = np.minimum(np.maximum(target * SACCADE_STD, -SACCADE_MAX), SACCADE_MAX)
+        m[:, _GAZE] = np.where(jump[:, None], target, m[:, _GAZE])
+        gaze = np.where(flags[:, 1:2], m[:, _GAZE], 0.0)  # yaw > 0: looks left
         yaw, pitch = gaze[:, 0:1], gaze[:, 1:2]
         row[:, _LOOK_POS_YAW] += np.maximum(yaw, 0.0)
         row[:, _LOOK_NEG_YAW] += np.maximum(-yaw, 0.0)
@@ -372,19 +375,18 @@ class FaceRig:
         row[:, _LOOK_DOWN] += np.maximum(-pitch, 0.0)
 
     def _head(
-        self, sl: np.ndarray, jaw: np.ndarray, speaking: np.ndarray, u: np.ndarray
+        self, m: np.ndarray, jaw: np.ndarray, speaking: np.ndarray, noise: np.ndarray
     ) -> np.ndarray:
-        """Step 8 on one frame of each stream in `sl`: (m, 3) head yaw, pitch, roll in radians
-        (pitch > 0 nods down). The state runs whether or not head motion is enabled, so
-        switching it on mid-stream resumes from settled noise."""
-        s = self.s
+        """Step 8 on one frame of each stream of a round (motion state `m` in place): (n, 3)
+        head yaw, pitch, roll in radians (pitch > 0 nods down). The state runs whether or
+        not head motion is enabled, so switching it on mid-stream resumes from settled noise."""
         a1, a2 = self._a1, self._a2
-        noise = normals(u[:, _U_HEAD : _U_HEAD + 4])[:, :3]
         target = np.where(speaking[:, None], HEAD_AMP_SPEAKING, HEAD_AMP_SILENT)
-        s.head_x[sl] = hx = a1 * s.head_x[sl] + math.sqrt(1 - a1 * a1) * noise
-        s.head_y[sl] = hy = a2 * s.head_y[sl] + (1 - a2) * hx
-        s.head_amp[sl] = amp = s.head_amp[sl] + (target - s.head_amp[sl]) * self._amp_rate
-        head = hy * self._head_gain * amp
-        s.nod[sl] = nod = s.nod[sl] + (jaw[:, None] - s.nod[sl]) * self._nod_rate
-        head[:, 1] += NOD_GAIN * np.maximum(nod[:, 0] - nod[:, 1], 0.0)
+        m[:, _HX] = a1 * m[:, _HX] + math.sqrt(1 - a1 * a1) * noise
+        m[:, _HY] = a2 * m[:, _HY] + (1 - a2) * m[:, _HX]
+        m[:, _AMP] += (target - m[:, _AMP]) * self._amp_rate
+        head = m[:, _HY] * self._head_gain * m[:, _AMP]
+        m[:, _NOD] += (jaw[:, None] - m[:, _NOD]) * self._nod_rate
+        fast, slow = m[:, _NOD].T
+        head[:, 1] += NOD_GAIN * np.maximum(fast - slow, 0.0)
         return head
