@@ -176,57 +176,80 @@ class ConvertJob:
 
 
 BATCH_FILES = 32  # files converted together as streams of one pipeline (one process)
+# ... and at most this much audio at once (samples at the files' rates, float32: 512 MB), so
+# a group of long recordings does not hold them all in memory.
+BATCH_SAMPLES = 128_000_000
 
 
 def convert_group(job: ConvertJob, engine, tasks: list, progress=None) -> list[tuple]:
-    """Convert (path, dest) pairs together, as streams of one pipeline, and plot them if
-    asked. Per task: ("ok", (frames, warnings)) or ("file", message)."""
-    from facewire.convert import convert_tracks, read_track
-    from facewire.formats import write_animation
+    """Convert (path, dest) pairs, up to BATCH_FILES at a time as streams of one pipeline,
+    and plot them if asked. Per task: ("ok", (frames, warnings)) or ("file", message)."""
+    from facewire.convert import read_track
 
     results: list[tuple | None] = [None] * len(tasks)
-    warnings: list[list[str]] = [[] for _ in tasks]
-    batches: list[dict[str, tuple]] = []  # stream id (the stem) -> (task index, track)
+    batch: dict[str, tuple] = {}  # stream id (the stem) -> (task index, track, warnings)
+    samples = 0
+    before = [0.0]  # seconds of audio of the batches already converted, for `progress`
+
+    def flush() -> None:
+        members = list(batch.values())
+        step = (lambda s: progress(before[0] + s)) if progress else None
+        _convert_batch(job, engine, tasks, members, results, step)
+        before[0] += sum(len(t.pcm) / t.rate for _, t, _ in members)
+
     for i, (path, _dest) in enumerate(tasks):
+        warnings: list[str] = []
         try:
-            track = read_track(path, job.maps, job.hint, warnings[i].append)
+            track = read_track(path, job.maps, job.hint, warnings.append)
         except (ValueError, RuntimeError, OSError) as exc:
             results[i] = ("file", _file_error(path, exc))
             continue
-        # Same stem, same stream id: such files go to different batches, never alone.
-        batch = next((b for b in batches if track.stream_id not in b), None)
-        if batch is None:
-            batches.append(batch := {})
-        batch[track.stream_id] = (i, track)
-    for batch in batches:
-        members = list(batch.values())
-        try:
-            anims = convert_tracks(
-                [t for _, t in members],
-                engine,
-                seed=job.seed,
-                vad=job.vad,
-                emotion_model=_emotion_model(job.emotion_model),
-                progress=progress,
-            )
-        except (ValueError, RuntimeError, OSError, ImportError) as exc:
-            for i, _ in members:
-                results[i] = ("file", _file_error(tasks[i][0], exc))
-            continue
-        for (i, _), anim in zip(members, anims, strict=True):
-            path, dest = tasks[i]
-            anim.source = str(path)  # A2F's trackPath
-            try:
-                write_animation(anim, dest, job.fmt or ("json" if dest == "-" else None))
-                if job.plot:
-                    from facewire.plot import plot_animation
-
-                    plot_animation(anim, plot_path(dest))
-            except (ValueError, OSError, ImportError) as exc:
-                results[i] = ("file", _file_error(path, exc))
-                continue
-            results[i] = ("ok", (len(anim.weights), warnings[i]))
+        # Files of the same stem (same stream id) never share a batch.
+        if batch and (
+            track.stream_id in batch
+            or len(batch) >= BATCH_FILES
+            or samples + len(track.pcm) > BATCH_SAMPLES
+        ):
+            flush()
+            batch, samples = {}, 0
+        batch[track.stream_id] = (i, track, warnings)
+        samples += len(track.pcm)
+    if batch:
+        flush()
     return results
+
+
+def _convert_batch(job: ConvertJob, engine, tasks, members, results, progress) -> None:
+    """convert_group's work on one batch of read files: convert, write, plot."""
+    from facewire.convert import convert_tracks
+    from facewire.formats import write_animation
+
+    try:
+        anims = convert_tracks(
+            [t for _, t, _ in members],
+            engine,
+            seed=job.seed,
+            vad=job.vad,
+            emotion_model=_emotion_model(job.emotion_model),
+            progress=progress,
+        )
+    except (ValueError, RuntimeError, OSError, ImportError) as exc:
+        for i, _, _ in members:
+            results[i] = ("file", _file_error(tasks[i][0], exc))
+        return
+    for (i, _, warnings), anim in zip(members, anims, strict=True):
+        path, dest = tasks[i]
+        anim.source = str(path)  # A2F's trackPath
+        try:
+            write_animation(anim, dest, job.fmt or ("json" if dest == "-" else None))
+            if job.plot:
+                from facewire.plot import plot_animation
+
+                plot_animation(anim, plot_path(dest))
+        except (ValueError, OSError, ImportError) as exc:
+            results[i] = ("file", _file_error(path, exc))
+            continue
+        results[i] = ("ok", (len(anim.weights), warnings))
 
 
 def groups(tasks: list, processes: int) -> list[list]:
