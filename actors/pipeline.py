@@ -11,7 +11,8 @@ Batching: each round drains the inbox, then one Pipeline.tick() makes one engine
      model call, so no frame waits behind it.
 Drops: nothing here. Its inbox is where ingest drops audio newest-first when it is full
      (counted, the client told) and capture/replay wait; its edge to publish blocks when full
-     (back-pressure). A message for a stream that is not open is counted (unknown_stream).
+     (back-pressure). Audio or params for a stream that is not open are counted
+     (unknown_stream); a close for one goes on to publish, which ends it or counts it.
 """
 
 from __future__ import annotations
