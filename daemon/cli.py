@@ -448,8 +448,8 @@ def _convert_serial(job: ConvertJob, tasks: list, jobs: int, show: bool) -> dict
 
 
 def _convert_pool(job: ConvertJob, tasks: list, jobs: int, show: bool) -> dict:
-    """`jobs` worker processes, each with its own engine, converting groups of files; a bar
-    over files."""
+    """This process and jobs - 1 worker processes, each with its own engine, converting
+    groups of files; a bar over files."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -459,22 +459,33 @@ def _convert_pool(job: ConvertJob, tasks: list, jobs: int, show: bool) -> dict:
     write = lambda text: tqdm.write(text, file=sys.stderr)  # noqa: E731
     ctx = multiprocessing.get_context("spawn")  # no forked copies of this process's threads
     parts = groups(tasks, jobs)
+    # This process takes one share itself rather than wait: one interpreter start and model
+    # load fewer.
+    mine = parts[::jobs]
+    theirs = [p for k, p in enumerate(parts) if k % jobs]
+
+    def report(part: list, kind: str, value) -> None:
+        bar.update(len(part))
+        if kind == "engine":
+            raise RuntimeError(value)
+        fps, engine, results = value
+        _report(part, results, fps, engine, done, write)
+
     with (
         ProcessPoolExecutor(
-            min(jobs, len(parts)), mp_context=ctx, initializer=_init_worker
+            max(1, min(jobs - 1, len(theirs))), mp_context=ctx, initializer=_init_worker
         ) as pool,
         tqdm(total=len(tasks), desc="files", unit="file", disable=not show) as bar,
     ):
-        futures = {pool.submit(convert_in_worker, job, part): part for part in parts}
-        for fut in as_completed(futures):
-            part = futures[fut]
-            kind, value = fut.result()
-            bar.update(len(part))
-            if kind == "engine":
-                pool.shutdown(cancel_futures=True)
-                raise RuntimeError(value)
-            fps, engine, results = value
-            _report(part, results, fps, engine, done, write)
+        futures = {pool.submit(convert_in_worker, job, part): part for part in theirs}
+        try:
+            for part in mine:
+                report(part, *convert_in_worker(job, part))
+            for fut in as_completed(futures):
+                report(futures[fut], *fut.result())
+        except RuntimeError:
+            pool.shutdown(cancel_futures=True)
+            raise
     return {dest: done[dest] for _, dest in tasks if dest in done}
 
 
