@@ -146,8 +146,10 @@ def test_convert_of_many_files_is_byte_identical_to_each_file_alone(tmp_path, sp
         subprocess.run(cmd, check=True, timeout=120, stdout=subprocess.DEVNULL)
 
     convert(str(src), "-o", str(tmp_path / "together"), "--jobs", "1")
+    convert(str(src), "-o", str(tmp_path / "two"), "--jobs", "2")  # this process + a worker
     for path in sorted(src.iterdir()):
         convert(str(path), "-o", str(tmp_path / "alone" / f"{path.stem}.json"))
     for path in sorted(src.iterdir()):
-        together = (tmp_path / "together" / f"{path.stem}.json").read_bytes()
-        assert together == (tmp_path / "alone" / f"{path.stem}.json").read_bytes(), path.name
+        alone = (tmp_path / "alone" / f"{path.stem}.json").read_bytes()
+        assert (tmp_path / "together" / f"{path.stem}.json").read_bytes() == alone, path.name
+        assert (tmp_path / "two" / f"{path.stem}.json").read_bytes() == alone, path.name
