@@ -443,7 +443,9 @@ class EmotionPost:
         # Contrast, rescaled to the estimate's total mass (no state: all rows at once).
         total = raw.sum(axis=1, keepdims=True)
         q = np.maximum(raw, 0.0) ** sc[:, 0:1]
-        q = np.where(total > 0, q * (total / np.where(total > 0, q.sum(1, keepdims=True), 1)), 0)
+        mass = q.sum(axis=1, keepdims=True)
+        ok = (total > 0) & (mass > 0)  # a contrast can underflow every class to 0
+        q = np.where(ok, q * (total / np.where(ok, mass, 1.0)), 0.0)
         # Keep the max_emotions largest (ties: the lower class index).
         rank = np.argsort(np.argsort(-q, axis=1, kind="stable"), axis=1, kind="stable")
         q = np.where(rank < s.keep[rows][:, None], q, 0.0)
