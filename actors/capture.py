@@ -39,7 +39,7 @@ STATUS_FLAGS_KEPT = 16
 class CaptureActor(Source):
     name = "capture"
 
-    def __init__(self, ctx: zmq.Context, cfg: Config, downstream: str = "resample") -> None:
+    def __init__(self, ctx: zmq.Context, cfg: Config, downstream: str = "pipeline") -> None:
         super().__init__(ctx, cfg, downstream)
         self.cc = cfg.capture
         self.blocks: queue.Queue[np.ndarray] = queue.Queue(maxsize=BLOCK_QUEUE)

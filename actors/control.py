@@ -7,10 +7,10 @@ In:  an Envelope with a ControlRequest: `status` (streams, counters, drops, engi
      format from its extension) and `record_stop` (stream id), answered by the publish
      actor, which owns the recordings, `reload` (re-read the config file, as SIGHUP does),
      `fault` (only with daemon.allow_fault_injection, for tests): argument `NAME` crashes
-     that actor or chain stage, `NAME stall=SECONDS` makes its thread sleep that long (a
+     that actor, `NAME stall=SECONDS` makes its thread sleep that long (a
      command in its inbox, as a slow model would stall it).
 Out: one Status reply per request (ERROR with the reason for anything bad); params
-     messages to the resampler's inbox (control messages, never dropped); stall commands
+     messages to the pipeline's inbox (control messages, never dropped); stall commands
      to the faulted actor's inbox. It writes no other actor's attributes: the crash fault
      sets that actor's `fault` Event (facewire.actor says why an Event).
 """
@@ -37,7 +37,7 @@ class ControlActor(Actor):
         endpoint: str,
         supervisor,
         max_bytes: int,
-        downstream: str | list[str] = "resample",
+        downstream: str | list[str] = "pipeline",
     ) -> None:
         super().__init__(ctx, downstream, 1000)
         self.endpoint = endpoint
@@ -131,7 +131,7 @@ class ControlActor(Actor):
             return status(Code.OK, f"fault injected into {actor}")
         seconds = _stall_seconds(how)
         stall = Message("stall", "", {"seconds": seconds})
-        self.supervisor.tell(self.supervisor.thread_of(actor).name, stall)
+        self.supervisor.tell(actor, stall)
         return status(Code.OK, f"{actor} stalls for {seconds:g} s")
 
 

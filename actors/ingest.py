@@ -2,7 +2,7 @@
 
 In:  a ROUTER socket; each client DEALER sends one Envelope per message: OpenStream,
      AudioChunk..., CloseStream. Many clients and many streams at once.
-Out: open / audio (mono float32 at the source rate) / close messages to the resampler.
+Out: open / audio (mono float32 at the source rate) / close messages to the pipeline.
 Replies: Status OK for open and close, Status ERROR for anything bad (malformed bytes,
      wrong schema_version, unknown or foreign stream, bad PCM, NaN, oversize chunk,
      bad rate or channel count, bad parameter, duplicate id, admission limit), WARNING
@@ -11,7 +11,7 @@ Replies: Status OK for open and close, Status ERROR for anything bad (malformed 
      worker_restarted; detail_json {"stream_ended": reason}); chunks that arrive after
      such an end get an ERROR with the same detail. A bad message never touches other
      streams.
-Drops: audio is sent drop-newest when the resampler's queue is full (a whole batch of
+Drops: audio is sent drop-newest when the pipeline's queue is full (a whole batch of
      chunks at once); every drop is counted and each chunk's client is told. Audio that
      is taken off a queue over facewire.actor.AUDIO_MAX_AGE_S after it was spoken (when
      it arrived, or for a client ahead of real time, when the stream reaches it in real
@@ -84,7 +84,7 @@ class IngestActor(Source):
     flush_interval_s = 0.005  # batch 5 ms of every client's chunks per hop downstream
 
     def __init__(
-        self, ctx: zmq.Context, cfg: Config, downstream: str | list[str] = "resample"
+        self, ctx: zmq.Context, cfg: Config, downstream: str | list[str] = "pipeline"
     ) -> None:
         super().__init__(ctx, cfg, downstream)
         self.streams: dict[str, _Stream] = {}
@@ -285,7 +285,7 @@ class IngestActor(Source):
         st.gap_warned_at, st.gaps_unreported = now, 0
 
     def on_dropped(self, msgs: list[Message]) -> None:
-        """The resampler's queue was full: tell each client which of its chunks were lost."""
+        """The pipeline's queue was full: tell each client which of its chunks were lost."""
         for msg in msgs:
             st = self.streams.get(msg.stream)
             if st is not None:

@@ -4,7 +4,7 @@ In:  the source commands (facewire.actors.source: drain, config); reads the file
      `daemon.source: file:PATH` once at start.
 Out: open / audio (mono float32 at the file's rate, replay.chunk_ms chunks) / close.
 Pacing: real time against the monotonic clock (chunks are never sent early), or unpaced
-     with back-pressure from the resampler (this edge blocks, nothing is dropped).
+     with back-pressure from the pipeline (this edge blocks, nothing is dropped).
 Drops: paced audio past facewire.actor.AUDIO_MAX_AGE_S on a queue is dropped (counted by
      the actor that drops it); unpaced audio never.
 """
@@ -25,7 +25,7 @@ from facewire.messages import Message
 class ReplayActor(Source):
     name = "replay"
 
-    def __init__(self, ctx: zmq.Context, cfg: Config, path: str, downstream: str = "resample"):
+    def __init__(self, ctx: zmq.Context, cfg: Config, path: str, downstream: str = "pipeline"):
         super().__init__(ctx, cfg, downstream)
         self.rc = cfg.replay
         self.pcm, self.rate = read_audio_file(path)  # AudioError here stops the daemon early

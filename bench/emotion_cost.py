@@ -4,9 +4,10 @@
 
 N streams of real speech arrive in 20 ms chunks; each round does what the emotion actor does:
 feed every stream, take the frames the lip-sync stage has released (audio time minus its
-60 ms lookahead), then EmotionStage.catch_up_all (one batched model call for every stream
-that is due). Two columns: the estimator alone (raw estimates; the target, <= 0.001 CPU s
-per audio s per stream, is for this), and the whole stage with A2F's post-processing.
+60 ms lookahead), then the model's batched analysis (one call for every stream that is due),
+as daemon/pipeline.py does. Two columns: the estimator alone (raw estimates; the target,
+<= 0.001 CPU s per audio s per stream, is for this), and with A2F's post-processing
+(EmotionPost, one batched step per round over every stream with frames).
 """
 
 from __future__ import annotations
@@ -40,28 +41,35 @@ def measure(model_name: str, n: int, seconds: float) -> dict:
 
 
 def _cpu_per_audio_s(model_name: str, n: int, seconds: float, post: bool) -> float:
+    import numpy as np
+
+    from facewire.engines.emotion import EmotionPost
     from facewire.engines.emotion_model import load_emotion_model
     from facewire.engines.params import StreamParams
-    from facewire.stages import EmotionStage
 
     model = load_emotion_model(model_name)
     speech = speech_16k()
     pcms = [stream_audio(speech, i, seconds) for i in range(n)]
-    stages = [EmotionStage(StreamParams.defaults(), 30.0, model) for _ in range(n)]
+    streams = [model.new_stream(30.0) for _ in range(n)]
+    pp = EmotionPost(30.0)
+    for slot in range(n):
+        pp.open(slot, StreamParams.defaults())
     done = [0] * n
     step = RATE * 20 // 1000
     c0 = time.process_time()
     for pos in range(0, len(pcms[0]), step):
-        for i, (stage, pcm) in enumerate(zip(stages, pcms, strict=True)):
-            stage.feed(pcm[pos : pos + step])
+        slots, counts, raws = [], [], []
+        for i, (est, pcm) in enumerate(zip(streams, pcms, strict=True)):
+            est.push(pcm[pos : pos + step])
             due = int(((pos + step) / RATE - LOOKAHEAD_S) * 30.0) - done[i]
             if due > 0:
-                if post:
-                    stage.frames(done[i], due)
-                else:
-                    stage.estimator.pop(due)
+                raws.append(est.pop(due))
+                slots.append(i)
+                counts.append(due)
                 done[i] += due
-        EmotionStage.catch_up_all(stages)
+        if post and slots:
+            pp.step(np.array(slots), np.array(counts), np.concatenate(raws))
+        model.analyse(streams)
     return round((time.process_time() - c0) / (n * seconds), 6)
 
 

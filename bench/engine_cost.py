@@ -4,7 +4,7 @@
         [--chunk-ms 20] [--repeat 3] [--model PATH] [--json out.json]
 
 Runs on one thread (OMP/MKL/onnxruntime pinned to 1) and feeds N streams of speech-like audio
-in chunks of --chunk-ms, one process() call per tick for all streams, as the inference actor
+in chunks of --chunk-ms, one process() call per tick for all streams, as the pipeline actor
 does: the whole engine call path (windows, features, model, state, fps resampling). Reports
 process CPU time (time.process_time) per audio second per stream, the features/model split
 where the engine records it (OnnxEngine.timing), and writes JSON. Each stream count is run

@@ -4,7 +4,7 @@
         [--ticks 90] [--warmup 10] [--budget-s 240] [--json out.json]
 
 Feeds N streams of real speech (daemon/data/example.wav, each stream starting elsewhere in
-it, looped) in 33 ms chunks, one engine.process() call per tick for all N, as the inference
+it, looped) in 33 ms chunks, one engine.process() call per tick for all N, as the pipeline
 actor does, and times every call (wall clock; the call returns after the GPU is done, so the
 time is the whole tick: host bookkeeping, uploads, features, model, download). Reports p50 /
 p99 / max tick time per N and the largest N whose p99 stays under the 33 ms tick. Stops early

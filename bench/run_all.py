@@ -7,7 +7,8 @@ Runs, in order (about 10.5 minutes on a 2-core machine; --quick: about 4):
   2. stage_cost.py    every per-stream stage (engine, VAD, emotion, face, protobuf)
   3. vad_agreement.py energy VAD vs Silero on clean and noisy speech
   4. startup.py       time to sd_notify READY, idle RSS
-  5. convert_speed.py offline `facewire convert`, x real time, one process and all cores
+  5. convert_speed.py offline `facewire convert`, x real time, one process and all cores,
+     and a folder of 100 files on all cores
   6. rss_streams.py   daemon RSS with 16..256 streams open (no backlog)
   7. daemon_load.py   realtime streams from client processes: capacity search (silero and
                       energy VAD; workers 1 and one per core), latency at 1/16/64 streams,
@@ -135,6 +136,14 @@ def main() -> None:
     rows = [convert_speed.measure(e, 30.0 if args.quick else 60.0) for e in engines]
     results["convert"] = rows
     section("Offline convert", "\n".join([convert_speed.HEAD, *map(convert_speed.line, rows)]))
+
+    from facewire.config import DaemonSection
+
+    vads = sorted({DaemonSection().vad, "energy"})  # the default config's, and the cheap one
+    rows = [convert_speed.measure_library(e, 100, 10.0, v, cores) for e in engines for v in vads]
+    results["convert_library"] = rows
+    text = "\n".join([convert_speed.LIBRARY_HEAD, *map(convert_speed.library_line, rows)])
+    section("Offline convert, 100 files on all cores", text)
 
     res = [
         rss_streams.measure([16, 64, 128, 256], vad, args.engine) for vad in ("silero", "energy")

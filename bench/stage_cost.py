@@ -2,10 +2,12 @@
 
     python bench/stage_cost.py [--streams 1,16] [--seconds 12] [--json out.json]
 
-Runs the daemon's own stage objects (LipsyncBatch with each VAD, EmotionStage,
-FaceAnimator, the AnimationFrame protobuf the publish actor builds per frame) over N streams
-of real speech in 20 ms chunks, one batched engine call per chunk as the inference actor
-makes, and reports CPU seconds per audio second per stream for each stage. The engine's
+Runs the daemon's own Pipeline (daemon/pipeline.py, with each VAD) and the AnimationFrame
+protobuf the publish actor builds per frame over N streams of real speech in 20 ms chunks,
+one tick per chunk as the pipeline actor makes, and reports CPU seconds per audio second per
+stream for each stage: engine (feeding, the batched engine call and the rest of the tick),
+VAD (the same detectors run alone, and taken out of the engine column), emotion (estimator
+and the batched post-processing, EmotionPost), face (FaceRig) and protobuf. The engine's
 features/model split comes from bench/engine_cost.py (reused, not duplicated). Socket and
 actor overhead is what bench/daemon_load.py measures on top.
 """
@@ -32,29 +34,42 @@ def _cpu() -> float:
     return time.process_time()
 
 
+def _timed(fn, cost: dict, stage: str):
+    """`fn`, with its CPU time added to cost[stage]."""
+
+    def wrapper(*args, **kwargs):
+        c0 = _cpu()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            cost[stage] += _cpu() - c0
+
+    return wrapper
+
+
 def measure(engine_name: str, vad: str, n: int, seconds: float) -> dict:
     """CPU s per audio s per stream of each stage for N streams."""
     from facewire.engines.emotion_model import load_emotion_model
-    from facewire.engines.face import FaceAnimator
     from facewire.engines.registry import load_engine
     from facewire.engines.vad import make_vad
+    from facewire.pipeline import Pipeline
     from facewire.proto import facewire_pb2 as pb
-    from facewire.stages import EmotionStage, LipsyncBatch, params_from
     from facewire.wire import encode
 
     engine = load_engine(engine_name, 30.0, 1)
     speech = speech_16k()
     pcms = [stream_audio(speech, i, seconds) for i in range(n)]
     sids = [f"s{i}" for i in range(n)]
-    batch = LipsyncBatch(engine, vad)
-    params = params_from({})
-    emotion_model = load_emotion_model()
-    emotion = {sid: EmotionStage(params, engine.fps, emotion_model) for sid in sids}
-    face = {sid: FaceAnimator(params, engine.fps, i) for i, sid in enumerate(sids)}
-    vads = {sid: make_vad(vad, engine.fps) for sid in sids}  # timed alone, below
-    for sid in sids:
-        batch.open(sid)
+    pipe = Pipeline(engine, load_emotion_model(), vad=vad)
     cost = dict.fromkeys(STAGES, 0.0)
+    inner = {"emotion": 0.0, "face": 0.0}  # timed inside the tick, taken out of engine
+    pipe.post.step = _timed(pipe.post.step, inner, "emotion")
+    pipe.face.step = _timed(pipe.face.step, inner, "face")
+    for sid in sids:
+        pipe.open(sid, RATE, {})
+        est = pipe._streams[sid].estimator  # the estimator's share of the tick: emotion
+        est.pop = _timed(est.pop, inner, "emotion")
+    vads = {sid: make_vad(vad, engine.fps) for sid in sids}  # timed alone, below
     frames = 0
     step = RATE * 20 // 1000
     for pos in range(0, len(pcms[0]), step):
@@ -63,25 +78,18 @@ def measure(engine_name: str, vad: str, n: int, seconds: float) -> dict:
             vads[sid].push(pcm[pos : pos + step])
             vads[sid].take()
         c1 = _cpu()
+        before = dict(inner)
         for sid, pcm in zip(sids, pcms, strict=True):
-            batch.feed(sid, pcm[pos : pos + step])
-        outs = batch.run()
+            pipe.feed(sid, pcm[pos : pos + step])
+        outs = pipe.tick()
         c2 = _cpu()
-        for sid, pcm in zip(sids, pcms, strict=True):
-            emotion[sid].feed(pcm[pos : pos + step])
-        emo = {sid: emotion[sid].frames(o.first, len(o.lipsync)) for sid, o in outs.items()}
-        EmotionStage.catch_up_all(list(emotion.values()))  # the actor's batched analysis
+        pipe.analyse()  # the actor's batched analysis, after the frames
         c3 = _cpu()
-        weights = {
-            sid: face[sid].step(o.lipsync, emo[sid][0], o.speaking, o.first)
-            for sid, o in outs.items()
-        }
-        c4 = _cpu()
-        for sid, o in outs.items():
-            w, (e, raw) = weights[sid], emo[sid]
+        for o in outs:
+            w, e, raw = o.weights, o.emotions, o.emotions_raw
             for k in range(len(w)):
                 frame = pb.AnimationFrame(
-                    stream_id=sid,
+                    stream_id=o.stream,
                     seq=o.first + k,
                     timecode=(o.first + k) / engine.fps,
                     weights=w[k].tolist(),
@@ -93,12 +101,14 @@ def measure(engine_name: str, vad: str, n: int, seconds: float) -> dict:
                 )
                 encode(animation_frame=frame)
             frames += len(w)
-        c5 = _cpu()
+        c4 = _cpu()
+        spent = {k: inner[k] - before[k] for k in inner}
         cost["vad"] += c1 - c0
-        cost["engine"] += (c2 - c1) - (c1 - c0)  # LipsyncBatch runs the VAD too: take it out
-        cost["emotion"] += c3 - c2
-        cost["face"] += c4 - c3
-        cost["publish_pb"] += c5 - c4
+        # The pipeline runs the VAD too, and the emotion and face work: take them out.
+        cost["engine"] += (c2 - c1) - (c1 - c0) - spent["emotion"] - spent["face"]
+        cost["emotion"] += spent["emotion"] + (c3 - c2)
+        cost["face"] += spent["face"]
+        cost["publish_pb"] += c4 - c3
     audio_s = n * seconds
     row = {
         "engine": engine_name,
@@ -145,12 +155,13 @@ def main() -> None:
     ap.add_argument("--engines", default="onnx,dsp")
     ap.add_argument("--streams", default="1,16")
     ap.add_argument("--seconds", type=float, default=12.0)
+    ap.add_argument("--vads", default="silero,energy")
     ap.add_argument("--json")
     args = ap.parse_args()
     runs = (
         measure(eng, vad, int(n), args.seconds)
         for eng in args.engines.split(",")
-        for vad in ("silero", "energy")
+        for vad in args.vads.split(",")
         for n in args.streams.split(",")
     )
     print_rows(HEAD, line, runs, args.json)

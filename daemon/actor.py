@@ -1,8 +1,8 @@
 """Actor base: one thread, its own sockets, an inbox, explicit lifecycle hooks.
 
-The daemon's actors are the sources (ingest, capture, replay), the pipeline chain, publish
+The daemon's actors are the sources (ingest, capture, replay), the pipeline, publish
 and control, each one thread. An actor binds a PULL inbox at `inproc://<name>` (plus the
-endpoints in `binds`: the chain's first stage's name, or an ipc endpoint fed by other
+endpoints in `binds`: an ipc endpoint fed by other
 processes) and polls it together with its own sockets (`poll_sockets`, e.g. ingest's
 ROUTER). `emit` does not send: it queues the message, and what one loop round emitted, for
 every stream, leaves as one batch at the end of the round (sources wait `flush_interval_s`
@@ -10,11 +10,6 @@ to collect more; MAX_BATCH caps a batch), so a hop costs per round, not per stre
 chunk, and batches grow by themselves under load. A batch goes through one PUSH connected
 to the downstream actor's inbox, or, when `downstream` is a list of worker shards, through
 one PUSH per shard, each message to its stream's shard (`shard_of`).
-
-The per-stream stages (resample, inference, emotion, animate) are Actors too, but they get
-no thread or sockets of their own: ChainActor (facewire.chain) runs them in its thread, in
-order, with each stage's `emit` replaced by the next stage's `handle` and their `on_tick`
-called after every round, so only the chain's output crosses a socket.
 
 Every edge is bounded twice, both stated here: by messages (an actor's `hwm`, from
 sockets.queue_hwm: ZeroMQ counts batches, so each side of an edge holds at most

@@ -153,33 +153,91 @@ class ConvertJob:
     emotion_model: str  # daemon.emotion_model, likewise
 
 
-def convert_one(
-    job: ConvertJob, engine, path: Path, dest: str, progress=None
-) -> tuple[int, list[str]]:
-    """Convert one file (and plot it if asked); returns its frame count and any warnings."""
-    from facewire.convert import convert_file
+BATCH_FILES = 32  # files converted together as streams of one pipeline (one process)
+# ... and at most this much audio at once (samples at the files' rates, float32: 512 MB), so
+# a group of long recordings does not hold them all in memory.
+BATCH_SAMPLES = 128_000_000
+
+
+def convert_group(job: ConvertJob, engine, tasks: list, progress=None) -> list[tuple]:
+    """Convert (path, dest) pairs, up to BATCH_FILES at a time as streams of one pipeline,
+    and plot them if asked. Per task: ("ok", (frames, warnings)) or ("file", message)."""
+    from facewire.convert import read_track
+
+    results: list[tuple | None] = [None] * len(tasks)
+    batch: dict[str, tuple] = {}  # stream id (the stem) -> (task index, track, warnings)
+    samples = 0
+    before = [0.0]  # seconds of audio of the batches already converted, for `progress`
+
+    def flush() -> None:
+        members = list(batch.values())
+        step = (lambda s: progress(before[0] + s)) if progress else None
+        _convert_batch(job, engine, tasks, members, results, step)
+        before[0] += sum(len(t.pcm) / t.rate for _, t, _ in members)
+
+    for i, (path, _dest) in enumerate(tasks):
+        warnings: list[str] = []
+        try:
+            track = read_track(path, job.maps, job.hint, warnings.append)
+        except (ValueError, RuntimeError, OSError) as exc:
+            results[i] = ("file", _file_error(path, exc))
+            continue
+        # Files of the same stem (same stream id) never share a batch.
+        if batch and (
+            track.stream_id in batch
+            or len(batch) >= BATCH_FILES
+            or samples + len(track.pcm) > BATCH_SAMPLES
+        ):
+            flush()
+            batch, samples = {}, 0
+        batch[track.stream_id] = (i, track, warnings)
+        samples += len(track.pcm)
+    if batch:
+        flush()
+    return results
+
+
+def _convert_batch(job: ConvertJob, engine, tasks, members, results, progress) -> None:
+    """convert_group's work on one batch of read files: convert, write, plot."""
+    from facewire.convert import convert_tracks
     from facewire.formats import write_animation
 
-    warnings: list[str] = []
-    anim = convert_file(
-        path,
-        engine,
-        warn=warnings.append,
-        maps=job.maps,
-        seed=job.seed,
-        emotion_hint=job.hint,
-        progress=progress,
-        vad=job.vad,
-        emotion_model=_emotion_model(job.emotion_model),
-    )
-    fmt = job.fmt or ("json" if dest == "-" else None)
-    write_animation(anim, dest, fmt)
-    if job.plot:
-        from facewire.formats.suffixes import plot_path
-        from facewire.plot import plot_animation
+    try:
+        anims = convert_tracks(
+            [t for _, t, _ in members],
+            engine,
+            seed=job.seed,
+            vad=job.vad,
+            emotion_model=_emotion_model(job.emotion_model),
+            progress=progress,
+        )
+    except (ValueError, RuntimeError, OSError, ImportError) as exc:
+        for i, _, _ in members:
+            results[i] = ("file", _file_error(tasks[i][0], exc))
+        return
+    for (i, _, warnings), anim in zip(members, anims, strict=True):
+        path, dest = tasks[i]
+        anim.source = str(path)  # A2F's trackPath
+        try:
+            write_animation(anim, dest, job.fmt or ("json" if dest == "-" else None))
+            if job.plot:
+                from facewire.formats.suffixes import plot_path
+                from facewire.plot import plot_animation
 
-        plot_animation(anim, plot_path(dest))
-    return len(anim.weights), warnings
+                plot_animation(anim, plot_path(dest))
+        except (ValueError, OSError, ImportError) as exc:
+            results[i] = ("file", _file_error(path, exc))
+            continue
+        results[i] = ("ok", (len(anim.weights), warnings))
+
+
+def groups(tasks: list, processes: int) -> list[list]:
+    """Tasks split into about equal groups of at most BATCH_FILES, a multiple of
+    `processes` of them, so every process gets the same share."""
+    count = -(-len(tasks) // BATCH_FILES)
+    count = max(processes, -(-count // processes) * processes)
+    parts = [tasks[k::count] for k in range(count)]
+    return [p for p in parts if p]
 
 
 @functools.lru_cache(maxsize=1)
@@ -204,9 +262,8 @@ def _init_worker() -> None:
     logs.configure("json", "warning")
 
 
-def convert_in_worker(job: ConvertJob, path: Path, dest: str) -> tuple[str, object]:
-    """Pool task: ("ok", (frames, fps, engine, warnings)), ("file", message) or
-    ("engine", message).
+def convert_in_worker(job: ConvertJob, tasks: list) -> tuple[str, object]:
+    """Pool task: ("ok", (fps, engine, convert_group's results)) or ("engine", message).
 
     Errors travel back as text: exception classes need not survive pickling.
     """
@@ -214,11 +271,7 @@ def convert_in_worker(job: ConvertJob, path: Path, dest: str) -> tuple[str, obje
         engine = _worker_engine(job.engine, job.fps, job.threads, job.block_frames)
     except (ImportError, RuntimeError, OSError) as exc:
         return "engine", str(exc)
-    try:
-        frames, warnings = convert_one(job, engine, path, dest)
-    except (ValueError, RuntimeError, OSError, ImportError) as exc:
-        return "file", _file_error(path, exc)
-    return "ok", (frames, engine.fps, engine.name, warnings)
+    return "ok", (engine.fps, engine.name, convert_group(job, engine, tasks))
 
 
 def _file_error(path: Path, exc: BaseException) -> str:
@@ -239,7 +292,7 @@ def cmd_convert(args) -> int:
     from facewire import logs
     from facewire.engines.params import check_emotion_map
     from facewire.formats.suffixes import ANIMATION_SUFFIXES, animation_suffix, format_for_path
-    from facewire.stages import params_from
+    from facewire.pipeline import params_from
 
     cfg = _load_config(args)
     logs.configure("console" if sys.stderr.isatty() else "json", "warning")
@@ -342,61 +395,77 @@ def _convert_dest(args, path: Path, many: bool) -> str | Path:
     return Path(args.output) / (path.stem + suffix_for(args.format))
 
 
+def _report(tasks: list, results: list, fps: float, engine: str, done: dict, write) -> None:
+    """Print each task's warnings or error; record the files that worked in `done`."""
+    for (_path, dest), (kind, value) in zip(tasks, results, strict=True):
+        if kind == "file":
+            write(f"facewire convert: error: {value}")
+            continue
+        frames, warnings = value
+        for text in warnings:
+            write(f"facewire convert: warning: {text}")
+        done[dest] = (frames, fps, engine)
+
+
 def _convert_serial(job: ConvertJob, tasks: list, jobs: int, show: bool) -> dict:
-    """One process: the engine is built once; a bar per file counts seconds of audio."""
+    """One process: the engine is built once; files go in groups of BATCH_FILES; a bar
+    counts seconds of audio."""
     from tqdm import tqdm
 
     from facewire.engines.registry import load_engine
 
     engine = load_engine(job.engine, job.fps, job.threads, job.block_frames)
-    results = {}
-    for path, dest in tqdm(tasks, desc="files", unit="file", disable=not show or len(tasks) < 2):
-        bar = tqdm(desc=path.name, unit="s", disable=not show, leave=False)
-        try:
-            frames, warnings = convert_one(
-                job, engine, path, dest, progress=lambda s, bar=bar: bar.update(s - bar.n)
+    done: dict = {}
+    write = lambda text: tqdm.write(text, file=sys.stderr)  # noqa: E731
+    with tqdm(desc="audio", unit="s", disable=not show) as bar:
+        for group in groups(tasks, 1):
+            start = bar.n
+            results = convert_group(
+                job, engine, group, progress=lambda s, b=bar, s0=start: b.update(s0 + s - b.n)
             )
-        except (ValueError, RuntimeError, OSError, ImportError) as exc:
-            tqdm.write(f"facewire convert: error: {_file_error(path, exc)}", file=sys.stderr)
-            continue
-        finally:
-            bar.close()
-        for text in warnings:
-            tqdm.write(f"facewire convert: warning: {text}", file=sys.stderr)
-        results[dest] = (frames, engine.fps, engine.name)
-    return results
+            _report(group, results, engine.fps, engine.name, done, write)
+    return {dest: done[dest] for _, dest in tasks if dest in done}
 
 
 def _convert_pool(job: ConvertJob, tasks: list, jobs: int, show: bool) -> dict:
-    """`jobs` worker processes, each with its own engine; a bar over files."""
+    """This process and jobs - 1 worker processes, each with its own engine, converting
+    groups of files; a bar over files."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     from tqdm import tqdm
 
-    done = {}
+    done: dict = {}
+    write = lambda text: tqdm.write(text, file=sys.stderr)  # noqa: E731
     ctx = multiprocessing.get_context("spawn")  # no forked copies of this process's threads
+    parts = groups(tasks, jobs)
+    # This process takes one share itself rather than wait: one interpreter start and model
+    # load fewer.
+    mine = parts[::jobs]
+    theirs = [p for k, p in enumerate(parts) if k % jobs]
+
+    def report(part: list, kind: str, value) -> None:
+        bar.update(len(part))
+        if kind == "engine":
+            raise RuntimeError(value)
+        fps, engine, results = value
+        _report(part, results, fps, engine, done, write)
+
     with (
         ProcessPoolExecutor(
-            min(jobs, len(tasks)), mp_context=ctx, initializer=_init_worker
+            max(1, min(jobs - 1, len(theirs))), mp_context=ctx, initializer=_init_worker
         ) as pool,
         tqdm(total=len(tasks), desc="files", unit="file", disable=not show) as bar,
     ):
-        futures = {pool.submit(convert_in_worker, job, p, d): (p, d) for p, d in tasks}
-        for fut in as_completed(futures):
-            path, dest = futures[fut]
-            kind, value = fut.result()
-            bar.update(1)
-            if kind == "engine":
-                pool.shutdown(cancel_futures=True)
-                raise RuntimeError(value)
-            if kind == "file":
-                tqdm.write(f"facewire convert: error: {value}", file=sys.stderr)
-            else:
-                frames, fps, engine, warnings = value
-                for text in warnings:
-                    tqdm.write(f"facewire convert: warning: {text}", file=sys.stderr)
-                done[dest] = (frames, fps, engine)
+        futures = {pool.submit(convert_in_worker, job, part): part for part in theirs}
+        try:
+            for part in mine:
+                report(part, *convert_in_worker(job, part))
+            for fut in as_completed(futures):
+                report(futures[fut], *fut.result())
+        except RuntimeError:
+            pool.shutdown(cancel_futures=True)
+            raise
     return {dest: done[dest] for _, dest in tasks if dest in done}
 
 

@@ -45,7 +45,7 @@ class DaemonSection:
     # Emotion from the voice: builtin (the committed network) | rules (hand-set prosody
     # rules) | PATH to weights made with `python -m training.emotion`.
     emotion_model: str = "builtin"
-    # Processes running the per-stream pipeline (resample, inference, emotion, animate);
+    # Processes running the per-stream pipeline (actors/pipeline.py);
     # streams are spread over them by id. 1 = all in the daemon's process (one core at
     # most: Python's GIL). Set it to the cores you give facewire; needs source zmq.
     # "auto" in the file: the CPUs this process may use (facewire.cpus), 1 for mic/file.

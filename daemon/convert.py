@@ -1,32 +1,101 @@
-"""Offline conversion: a recorded file through the daemon's own stages, no sockets.
+"""Offline conversion: recorded audio through the daemon's own Pipeline, no sockets.
 
-The audio goes through the same StreamResampler, LipsyncBatch, EmotionStage and
-FaceAnimator that the actors use, in one-second chunks, so a converted file and the same
-file streamed to the daemon give the same frames, and memory stays flat for long files.
+Many files are converted at once as many streams of one Pipeline (daemon/pipeline.py), fed
+in one-second chunks, so the engine call and the emotion/face array work of a tick are shared
+by all of them. A file's frames depend only on its audio, its parameters and its stream id
+(never on the files converted beside it), and equal what the daemon streams for the same id.
 """
 
 from __future__ import annotations
 
-import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from facewire.arkit import ARKIT_NAMES, EMOTION_NAMES, HEAD_NAMES
-from facewire.audio import StreamResampler, read_audio_file
+from facewire.audio import read_audio_file
 from facewire.engines.base import Engine
 from facewire.engines.emotion_model import EmotionModel, RulesModel, load_emotion_model
-from facewire.engines.face import FaceAnimator
 from facewire.formats import Animation
-from facewire.stages import EmotionStage, LipsyncBatch, params_from
+from facewire.pipeline import Pipeline
 
 CHUNK_S = 1.0
 
 
-def face_seed(seed: int, stream_id: str) -> int:
-    """Per-stream seed: blinks stay deterministic but differ between speakers."""
-    return seed ^ zlib.crc32(stream_id.encode())
+@dataclass
+class Track:
+    """One signal to convert: mono float32 at `rate` Hz, as one stream of the batch."""
+
+    pcm: np.ndarray
+    rate: int
+    stream_id: str  # with the seed, keys the procedural motion (same id -> same frames)
+    maps: Mapping[str, dict] = field(default_factory=dict)  # wire parameter maps
+    emotion_hint: Mapping[str, float] | None = None  # applied from t = 0, as AudioChunk's
+
+
+def convert_tracks(
+    tracks: Sequence[Track],
+    engine: Engine,
+    seed: int = 0,
+    vad: str = "silero",
+    emotion_model: EmotionModel | RulesModel | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> list[Animation]:
+    """Animate every track at once, one stream each (their stream ids must differ).
+
+    Args:
+        seed: config daemon.seed.
+        vad: voice-activity detector for the speaking flags (config daemon.vad).
+        emotion_model: the emotion estimator (config daemon.emotion_model); None: builtin.
+        progress: called with seconds of audio done (of all tracks) after each chunk.
+    """
+    ids = [t.stream_id for t in tracks]
+    if len(set(ids)) != len(ids):
+        raise ValueError("convert_tracks: every track needs its own stream id")
+    pipe = Pipeline(engine, emotion_model or load_emotion_model(), vad=vad, seed=seed)
+    rows: dict[str, list] = {sid: [] for sid in ids}
+    for t in tracks:
+        pipe.open(t.stream_id, t.rate, dict(t.maps))
+        if t.emotion_hint:
+            pipe.hint(t.stream_id, dict(t.emotion_hint), 0.0)
+    pos = [0] * len(tracks)
+    done = 0.0
+    while len(pipe):
+        for i, t in enumerate(tracks):
+            if t.stream_id not in pipe:
+                continue
+            step = int(CHUNK_S * t.rate)
+            chunk = t.pcm[pos[i] : pos[i] + step]
+            if len(chunk):
+                pipe.feed(t.stream_id, chunk)
+                done += len(chunk) / t.rate
+            pos[i] += step
+            if pos[i] >= len(t.pcm):
+                pipe.close(t.stream_id)
+        # No batched pipe.analyse() here: each stream's emotion updates are made by its own
+        # network call when its frames need them, so a file's output is bit for bit the same
+        # whichever files share its batch (a batched call can differ in the last bits).
+        for out in pipe.tick():
+            rows[out.stream].append((out.weights, out.emotions))
+        if progress:
+            progress(done)
+    return [_animation(rows[t.stream_id], engine.fps, t.stream_id) for t in tracks]
+
+
+def _animation(rows: list, fps: float, source: str) -> Animation:
+    weights = np.concatenate([w for w, _ in rows]) if rows else np.zeros((0, 55), np.float32)
+    emotions = np.concatenate([e for _, e in rows]) if rows else np.zeros((0, 10), np.float32)
+    return Animation(
+        fps=fps,
+        names=list(ARKIT_NAMES + HEAD_NAMES),
+        timecodes=np.arange(len(weights)) / fps,
+        weights=weights,
+        emotion_names=list(EMOTION_NAMES),
+        emotions=emotions,
+        source=source,
+    )
 
 
 def convert_pcm(
@@ -35,82 +104,23 @@ def convert_pcm(
     engine: Engine,
     maps: Mapping[str, dict] | None = None,
     stream_id: str = "convert",
-    seed: int = 0,
     emotion_hint: Mapping[str, float] | None = None,
-    progress: Callable[[float], None] | None = None,
-    vad: str = "silero",
-    emotion_model: EmotionModel | RulesModel | None = None,
-) -> Animation:
-    """Animate one mono float32 signal at `rate` Hz.
-
-    Args:
-        maps: parameter maps as on the wire (face, emotion, multipliers, offsets, ...).
-        stream_id: used for the per-stream blink seed (same id -> same frames as streaming).
-        emotion_hint: a client emotion applied from t = 0, as AudioChunk.emotion would be.
-        progress: called with seconds of audio done after each chunk.
-        vad: voice-activity detector for the speaking flags (config daemon.vad).
-        emotion_model: the emotion estimator (config daemon.emotion_model); None: builtin.
-    """
-    maps = dict(maps or {})
-    params = params_from(maps)
-    gain = np.float32(params.face["input_strength"])
-    resampler = StreamResampler(rate, engine.fps)
-    lipsync = LipsyncBatch(engine, vad)
-    lipsync.open(stream_id)
-    emotion = EmotionStage(params, engine.fps, emotion_model or load_emotion_model())
-    if emotion_hint:
-        emotion.hint(dict(emotion_hint), 0.0)
-    face = FaceAnimator(params, engine.fps, face_seed(seed, stream_id))
-    rows: list[np.ndarray] = []
-    emo_rows: list[np.ndarray] = []
-
-    def consume(final: bool) -> None:
-        for out in lipsync.run().values():
-            if final:
-                emotion.finish()
-            emotions, _raw = emotion.frames(out.first, len(out.lipsync))
-            rows.append(face.step(out.lipsync, emotions, out.speaking, out.first))
-            emo_rows.append(emotions)
-
-    step = int(CHUNK_S * rate)
-    for pos in range(0, len(pcm_f32), step):
-        pcm16 = resampler.process(pcm_f32[pos : pos + step]) * gain
-        lipsync.feed(stream_id, pcm16)
-        emotion.feed(pcm16)
-        consume(final=False)
-        if progress:
-            progress(min(len(pcm_f32), pos + step) / rate)
-    tail = resampler.process(np.zeros(0, dtype=np.float32), last=True) * gain
-    lipsync.feed(stream_id, tail)
-    emotion.feed(tail)
-    lipsync.close(stream_id)
-    consume(final=True)
-    weights = np.concatenate(rows) if rows else np.zeros((0, 55), np.float32)
-    emotions = np.concatenate(emo_rows) if emo_rows else np.zeros((0, 10), np.float32)
-    return Animation(
-        fps=engine.fps,
-        names=list(ARKIT_NAMES + HEAD_NAMES),
-        timecodes=np.arange(len(weights)) / engine.fps,
-        weights=weights,
-        emotion_names=list(EMOTION_NAMES),
-        emotions=emotions,
-        source=stream_id,
-    )
-
-
-def convert_file(
-    path: str | Path,
-    engine: Engine,
-    warn: Callable[[str], None] | None = None,
     **kwargs,
 ) -> Animation:
-    """Read an audio file (AudioError if it is not one) and animate it.
+    """Animate one mono float32 signal at `rate` Hz (convert_tracks' other arguments)."""
+    track = Track(pcm_f32, rate, stream_id, dict(maps or {}), emotion_hint)
+    return convert_tracks([track], engine, **kwargs)[0]
 
-    `warn` receives one-line warnings about the file (see `read_audio_file`); the
-    animation's `source` is the audio path, as A2F's `trackPath` expects.
+
+def read_track(
+    path: str | Path,
+    maps: Mapping[str, dict] | None = None,
+    emotion_hint: Mapping[str, float] | None = None,
+    warn: Callable[[str], None] | None = None,
+) -> Track:
+    """An audio file as a Track (AudioError if it is not one); its stem is the stream id.
+
+    `warn` receives one-line warnings about the file (see `read_audio_file`).
     """
     pcm, rate = read_audio_file(path, warn)
-    kwargs.setdefault("stream_id", Path(path).stem)
-    anim = convert_pcm(pcm, rate, engine, **kwargs)
-    anim.source = str(path)
-    return anim
+    return Track(pcm, rate, Path(path).stem, dict(maps or {}), emotion_hint)

@@ -1,7 +1,7 @@
 """`facewire convert --ray [ADDRESS]`: a dialogue library converted on a Ray cluster.
 
-Files go to Ray tasks in batches. Each task converts its batch with the same `convert_one`
-as local `convert` (today's offline converter, one file after another; one engine per Ray
+Files go to Ray tasks in batches. Each task converts its batch with the same `convert_group`
+as local `convert` (the batch's files as streams of one pipeline; one engine per Ray
 worker process, reused by every batch it runs) and returns each output's bytes, which this
 process writes: workers need neither the input nor the output directory (the audio travels
 in the task), and the bytes are exactly what local `convert` writes.
@@ -42,7 +42,7 @@ def convert_batch(job, items: list[tuple[int, str, bytes, str]]) -> list[tuple]:
     warnings) or (index, "file", message); an engine that cannot load is (index, "engine", message).
     The input keeps its name (its stem seeds the blinks, as in local convert).
     """
-    from facewire.cli import _worker_engine, convert_one
+    from facewire.cli import _worker_engine, convert_group
     from facewire.formats.suffixes import plot_path
 
     out = []
@@ -51,26 +51,29 @@ def convert_batch(job, items: list[tuple[int, str, bytes, str]]) -> list[tuple]:
             engine = _worker_engine(job.engine, job.fps, job.threads, job.block_frames)
         except (ImportError, RuntimeError, OSError) as exc:
             return [(items[0][0], "engine", str(exc))]
+        tasks = []
         for index, name, data, dest_name in items:
             src = Path(tmp) / "in" / str(index) / name
             dest = Path(tmp) / "out" / str(index) / dest_name
             src.parent.mkdir(parents=True)
             dest.parent.mkdir(parents=True)
             src.write_bytes(data)
-            try:
-                frames, warnings = convert_one(job, engine, src, str(dest))
-            except (ValueError, RuntimeError, OSError, ImportError) as exc:
+            tasks.append((src, str(dest)))
+        # The batch's files are converted together, as streams of one pipeline.
+        results = convert_group(job, engine, tasks)
+        for (index, *_), (src, dest), (kind, value) in zip(items, tasks, results, strict=True):
+            if kind == "file":
                 # The driver puts its own path back where this worker's copy is named.
-                text = str(exc) or type(exc).__name__
-                out.append((index, "file", text.replace(str(src), PATH_TOKEN)))
+                out.append((index, "file", value.replace(str(src), PATH_TOKEN)))
                 continue
+            frames, warnings = value
             png = plot_path(dest) if job.plot else None
             out.append(
                 (
                     index,
                     "ok",
                     (frames, engine.fps, engine.name),
-                    dest.read_bytes(),
+                    Path(dest).read_bytes(),
                     png.read_bytes() if png else None,
                     [text.replace(str(src), PATH_TOKEN) for text in warnings],
                 )

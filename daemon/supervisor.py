@@ -27,6 +27,7 @@ from facewire.actor import Actor, ActorGroup
 from facewire.actors.capture import CaptureActor
 from facewire.actors.control import ControlActor
 from facewire.actors.ingest import IngestActor
+from facewire.actors.pipeline import pipeline_actor
 from facewire.actors.publish import PublishActor
 from facewire.actors.replay import ReplayActor
 from facewire.actors.source import Source
@@ -35,7 +36,7 @@ from facewire.backoff import next_backoff
 from facewire.config import Config
 from facewire.engines.registry import load_engine
 from facewire.messages import Message, send
-from facewire.pipeline import emotion_model, engine_info, pipeline
+from facewire.pipeline import emotion_model, engine_info
 from facewire.sdnotify import Notifier, watchdog_interval_s
 from facewire.security import Security
 from facewire.worker import (
@@ -46,6 +47,11 @@ from facewire.worker import (
     WorkerPool,
     endpoints,
 )
+
+# Longest wait for every stream's StreamEnded at shutdown. An idle daemon drains in
+# milliseconds; an overloaded one is behind by up to AUDIO_MAX_AGE_S (about 1 s) of queued
+# audio, which must be flushed first. The systemd units' TimeoutStopSec leaves room for it.
+DRAIN_TIMEOUT_S = 4.0
 
 log = structlog.get_logger()
 
@@ -108,10 +114,10 @@ class Supervisor:
             ingest.binds = [ingest_endpoint]  # the workers' stale-audio reports
             actors: list[Actor] = [publish, ingest]
         else:
-            shards = "resample"
+            shards = "pipeline"
             actors = [
                 publish,
-                pipeline(self.ctx, cfg, self.engine, "publish", self.emotion),
+                pipeline_actor(self.ctx, cfg, self.engine, "publish", self.emotion),
                 IngestActor(self.ctx, cfg),
             ]
         source = cfg.daemon.source
@@ -127,17 +133,9 @@ class Supervisor:
         return actors
 
     def actor(self, name: str) -> Actor | None:
-        """The actor called `name`, or the stage of that name inside the pipeline chain."""
+        """The actor called `name`."""
         for a in self.actors:
-            for candidate in (a, *getattr(a, "stages", ())):
-                if candidate.name == name:
-                    return candidate
-        return None
-
-    def thread_of(self, name: str) -> Actor | None:
-        """The actor whose thread (and inbox) runs `name`: itself, or the chain it is in."""
-        for a in self.actors:
-            if name in (a.name, *(s.name for s in getattr(a, "stages", ()))):
+            if a.name == name:
                 return a
         return None
 
@@ -279,7 +277,7 @@ class Supervisor:
             log.info("config_reloaded", path=self.config_path)
         self.notifier.ready()
 
-    def drain(self, timeout: float = 1.5) -> bool:
+    def drain(self, timeout: float = DRAIN_TIMEOUT_S) -> bool:
         """End every stream (StreamEnded for each) and wait for the pipeline to flush."""
         sources = self.sources
         for source in sources:

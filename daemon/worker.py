@@ -2,11 +2,11 @@
 
 One Python process runs Python code on one core at a time (the GIL), so with
 `daemon.workers: N > 1` the supervisor starts N worker processes, each running the
-pipeline chain (resample -> inference -> emotion -> animate) for the streams of its shard.
+pipeline actor (actors/pipeline.py) for the streams of its shard.
 The daemon's ingest and control actors send a stream's messages to shard
-`shard_of(stream_id, N)` over ipc; each worker's chain pushes frames to the daemon's publish
+`shard_of(stream_id, N)` over ipc; each worker's pipeline pushes frames to the daemon's publish
 actor over ipc. The wire between them is the actors' own batch format, so an actor cannot
-tell a worker's edge from an in-process one. A worker restarts its own crashed chain; if the
+tell a worker's edge from an in-process one. A worker restarts its own crashed pipeline; if the
 whole process dies the supervisor starts a new one and ends the streams the old one carried.
 """
 
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 # worker_main imports what a worker runs.
 
 READY_TIMEOUT_S = 60.0
-# A worker's main loop stamps a shared heartbeat every 0.05 s while its chain is healthy.
+# A worker's main loop stamps a shared heartbeat every 0.05 s while its pipeline is healthy.
 # Older than WORKER_STALE_S: the daemon is unhealthy (no WATCHDOG=1). Older than
 # WORKER_HUNG_S: the worker is hung (SIGSTOP, a deadlock) and is killed and replaced.
 WORKER_STALE_S = 1.0
@@ -60,8 +60,9 @@ def worker_main(cfg: Config, index: int, run_dir: str, ready: Any, heartbeat: An
 
     from facewire import logs
     from facewire.actor import ActorGroup
+    from facewire.actors.pipeline import pipeline_actor
     from facewire.engines.registry import load_engine
-    from facewire.pipeline import emotion_model, engine_info, pipeline
+    from facewire.pipeline import emotion_model, engine_info
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -71,10 +72,10 @@ def worker_main(cfg: Config, index: int, run_dir: str, ready: Any, heartbeat: An
     d = cfg.daemon
     engine = load_engine(d.engine, d.fps, d.engine_threads, d.engine_block_frames)
     shards, publish, ingest = endpoints(run_dir, cfg.daemon.workers)
-    chain = pipeline(ctx, cfg, engine, [publish], emotion_model(cfg))
-    chain.binds.append(shards[index])
-    chain.drop_reports = ingest
-    group = ActorGroup([chain], log)
+    actor = pipeline_actor(ctx, cfg, engine, [publish], emotion_model(cfg))
+    actor.binds.append(shards[index])
+    actor.drop_reports = ingest
+    group = ActorGroup([actor], log)
     group.start()
     ready.send(engine_info(engine))
     log.info("worker_ready", pid=os.getpid(), engine=engine.name)
@@ -89,7 +90,7 @@ def worker_main(cfg: Config, index: int, run_dir: str, ready: Any, heartbeat: An
             heartbeat.value = now
         if now - reported >= REPORT_INTERVAL_S:
             reported = now
-            ready.send({**chain.snapshot(), "restarts": dict(group.restarts)})
+            ready.send({**actor.snapshot(), "restarts": dict(group.restarts)})
     ready.close()
     group.stop()
     ctx.term()

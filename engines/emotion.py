@@ -15,7 +15,8 @@ The arousal/valence/breathiness point is then scored against a prototype per cla
 neutral prototype; the neutral share is left out, so the ten values sum to at most 1, and
 silence gives all zeros. Limits: see docs/PARAMETERS.md.
 
-`EmotionPostProcessor` is A2F's post-processing (audio2emotion-sdk's PostProcess), per frame:
+`EmotionPost` is A2F's post-processing (audio2emotion-sdk's PostProcess), per frame and
+for every due stream at once:
 contrast, keep the top max_emotions, blend with the previous vector (live_blend_coef), mix
 in the preferred emotion or the client's hint, smooth over live_transition_time, scale by
 emotion_strength.
@@ -32,6 +33,7 @@ import numpy as np
 from facewire.arkit import EMOTION_NAMES
 from facewire.engines.base import frames_for
 from facewire.engines.params import ParamError, StreamParams, check_emotion_map
+from facewire.engines.slots import SlotArrays, row_slots
 from facewire.pcm import SAMPLE_RATE
 
 HOP = 160  # 10 ms analysis hop
@@ -351,84 +353,121 @@ class EmotionEstimator:
         return (probs * confidence).astype(np.float32)
 
 
-class EmotionPostProcessor:
-    """A2F's emotion post-processing for one stream, one frame at a time (dt = 1 / fps).
+_EMO_SCALARS = ("emotion_contrast", "live_blend_coef", "preferred_emotion_strength",
+                "emotion_strength")  # fmt: skip
+
+
+class EmotionPost:
+    """A2F's emotion post-processing for every stream, one row per slot (dt = 1 / fps).
 
     Hints from the client replace preferred_emotion from their timecode on (and are mixed in
     even when enable_preferred_emotion is 0: the client asked for them explicitly); an empty
     hint returns to preferred_emotion.
     """
 
-    def __init__(self, params: StreamParams, fps: float) -> None:
+    def __init__(self, fps: float) -> None:
         self.fps = float(fps)
-        self._hint_times: list[float] = []
-        self._hints: list[list[float] | None] = []
-        self._prev = [float(v) for v in params.beginning_emotion]
-        self._prev_blended: list[float] | None = None
-        self._next_frame = 0
-        self.set_params(params)
+        self.s = SlotArrays({
+            "scalars": ((len(_EMO_SCALARS),), np.float64), "keep": ((), np.int64),
+            "transition": ((), np.float64), "use_preferred": ((), bool),
+            "preferred": ((N_CLASSES,), np.float64),
+            "next_frame": ((), np.int64), "prev": ((N_CLASSES,), np.float64),
+            "prev_blended": ((N_CLASSES,), np.float64), "blended": ((), bool),
+            # The hint in force: whether one applies, its vector, and its timecode.
+            "hinted": ((), bool), "hint": ((N_CLASSES,), np.float64),
+            "hint_time": ((), np.float64), "next_hint": ((), np.float64),
+        })  # fmt: skip
+        # Hints not yet in force, per slot: (timecode, vector or None), sorted by time.
+        self._pending: dict[int, list[tuple[float, np.ndarray | None]]] = {}
 
-    def set_params(self, params: StreamParams) -> None:
-        """Use `params` from the next frame on."""
-        self.params = params
+    def open(self, slot: int, params: StreamParams) -> None:
+        """Start a stream in `slot`: its frame 0 comes next, from beginning_emotion."""
+        s = self.s
+        s.ensure(slot)
+        s.next_frame[slot] = 0
+        s.prev[slot] = params.beginning_emotion
+        s.blended[slot] = s.hinted[slot] = False
+        s.hint_time[slot] = -np.inf
+        s.next_hint[slot] = np.inf
+        self._pending.pop(slot, None)
+        self.set_params(slot, params)
 
-    def add_hint(self, emotion: Mapping[str, float], timecode: float) -> None:
-        """Use `emotion` (class name -> 0..1) from stream time `timecode` (s) on."""
+    def set_params(self, slot: int, params: StreamParams) -> None:
+        """Use `params` for the stream in `slot` from its next frame on."""
+        e, s = params.emotion, self.s
+        s.scalars[slot] = [e[k] for k in _EMO_SCALARS]
+        s.keep[slot] = int(e["max_emotions"])
+        s.transition[slot] = min((1.0 / self.fps) / max(e["live_transition_time"], 1e-3), 1.0)
+        s.use_preferred[slot] = bool(e["enable_preferred_emotion"])
+        s.preferred[slot] = params.preferred_emotion
+
+    def add_hint(self, slot: int, emotion: Mapping[str, float], timecode: float) -> None:
+        """Use `emotion` (class name -> 0..1) for the stream in `slot` from stream time
+        `timecode` (s) on."""
         t = float(timecode)
         if not math.isfinite(t) or t < 0:
             raise ParamError(f"emotion hint timecode={timecode!r} must be a finite time >= 0 s")
-        vec = [float(v) for v in check_emotion_map(emotion, "emotion hint")] if emotion else None
-        i = bisect.bisect_right(self._hint_times, t)
-        self._hint_times.insert(i, t)
-        self._hints.insert(i, vec)
+        vec = np.array(check_emotion_map(emotion, "emotion hint")) if emotion else None
+        pending = self._pending.setdefault(slot, [])
+        bisect.insort(pending, (t, vec), key=lambda h: h[0])
+        self.s.next_hint[slot] = pending[0][0]
 
-    def _hint_at(self, t: float) -> tuple[bool, list[float] | None]:
-        """(a hint applies, its vector or None for 'back to preferred') at time t."""
-        i = bisect.bisect_right(self._hint_times, t + 1e-9) - 1
-        if i < 0:
-            return False, None
-        if i > 0:  # older hints can no longer apply
-            del self._hint_times[:i]
-            del self._hints[:i]
-        return self._hints[0] is not None, self._hints[0]
+    def _apply_hints(self, slots: np.ndarray, t: np.ndarray) -> None:
+        """Put in force the hints whose timecode has come (a Python loop over those only)."""
+        s = self.s
+        for slot, now in zip(slots.tolist(), t.tolist(), strict=True):
+            pending = self._pending[slot]
+            while pending and pending[0][0] <= now + 1e-9:
+                when, vec = pending.pop(0)
+                if when >= s.hint_time[slot]:  # an older hint can no longer apply
+                    s.hint_time[slot] = when
+                    s.hinted[slot] = vec is not None
+                    if vec is not None:
+                        s.hint[slot] = vec
+            s.next_hint[slot] = pending[0][0] if pending else np.inf
+            if not pending:
+                del self._pending[slot]
 
-    def step(self, raw: np.ndarray, first_frame: int) -> np.ndarray:
-        """Post-processed emotions (n, 10) float32 for raw estimates (n, 10) of those frames."""
+    def step(self, slots: np.ndarray, counts: np.ndarray, raw: np.ndarray) -> np.ndarray:
+        """Post-processed emotions (R, 10) float32 for raw estimates (R, 10): the next
+        counts[i] frames of the stream in slots[i], rows stream after stream."""
+        slots = np.asarray(slots, dtype=np.intp)
+        counts = np.asarray(counts, dtype=np.intp)
         raw = np.asarray(raw, dtype=np.float64)
-        if raw.ndim != 2 or raw.shape[1] != N_CLASSES:
-            raise ValueError(f"raw emotions must be (n, {N_CLASSES}), got {raw.shape}")
-        if first_frame != self._next_frame:
-            raise ValueError(f"step() got first_frame={first_frame}, expected {self._next_frame}")
-        e = self.params.emotion
-        contrast, blend = e["emotion_contrast"], e["live_blend_coef"]
-        k = int(e["max_emotions"])
-        w = min((1.0 / self.fps) / max(e["live_transition_time"], 1e-3), 1.0)
-        mix = e["preferred_emotion_strength"]
-        preferred = [float(v) for v in self.params.preferred_emotion]
-        # Python floats, not numpy: on ten values per frame numpy's per-call cost is most
-        # of the work.
-        out = []
-        for i, p in enumerate(raw.tolist()):
-            total = sum(p)
-            q = [0.0] * N_CLASSES
-            if total > 0:
-                q = [x if x > 0.0 else 0.0 for x in p]
-                if contrast != 1.0:
-                    q = [x**contrast for x in q]
-                scale = total / sum(q)
-                q = [x * scale for x in q]
-            if k < N_CLASSES:  # keep the k largest (ties: the lower class index)
-                for j in sorted(range(N_CLASSES), key=lambda j: -q[j])[k:]:
-                    q[j] = 0.0
-            a = [(1.0 - blend) * x + blend * y for x, y in zip(q, self._prev, strict=True)]
-            self._prev = a
-            has_hint, hint = self._hint_at((first_frame + i) / self.fps)
-            target = hint if has_hint else preferred if e["enable_preferred_emotion"] else None
-            if target is not None:
-                a = [(1.0 - mix) * x + mix * y for x, y in zip(a, target, strict=True)]
-            if self._prev_blended is not None:
-                a = [w * x + (1.0 - w) * y for x, y in zip(a, self._prev_blended, strict=True)]
-            self._prev_blended = a
-            out.append([x * e["emotion_strength"] for x in a])
-        self._next_frame += len(raw)
-        return np.array(out, dtype=np.float32).reshape(len(raw), N_CLASSES)
+        if raw.shape != (int(counts.sum()), N_CLASSES):
+            raise ValueError(f"raw emotions must be ({int(counts.sum())}, {N_CLASSES}), "
+                             f"got {raw.shape}")  # fmt: skip
+        s = self.s
+        rows, _ = row_slots(slots, counts)
+        sc = s.scalars[rows]
+        # Contrast, rescaled to the estimate's total mass (no state: all rows at once).
+        total = raw.sum(axis=1, keepdims=True)
+        q = np.maximum(raw, 0.0) ** sc[:, 0:1]
+        mass = q.sum(axis=1, keepdims=True)
+        ok = (total > 0) & (mass > 0)  # a contrast can underflow every class to 0
+        q = np.where(ok, q * (total / np.where(ok, mass, 1.0)), 0.0)
+        # Keep the max_emotions largest (ties: the lower class index).
+        rank = np.argsort(np.argsort(-q, axis=1, kind="stable"), axis=1, kind="stable")
+        q = np.where(rank < s.keep[rows][:, None], q, 0.0)
+        out = np.empty_like(q)
+        starts = np.cumsum(counts) - counts
+        for k in range(int(counts.max()) if len(counts) else 0):
+            live = counts > k
+            sl, r = slots[live], starts[live] + k
+            t = (s.next_frame[sl] + k) / self.fps
+            due = s.next_hint[sl] <= t + 1e-9
+            if due.any():
+                self._apply_hints(sl[due], t[due])
+            blend, mix = sc[r, 1:2], sc[r, 2:3]
+            s.prev[sl] = a = (1.0 - blend) * q[r] + blend * s.prev[sl]
+            hinted = s.hinted[sl]
+            target = np.where(hinted[:, None], s.hint[sl], s.preferred[sl])
+            pull = (hinted | s.use_preferred[sl])[:, None]
+            a = np.where(pull, (1.0 - mix) * a + mix * target, a)
+            w = s.transition[sl][:, None]
+            a = np.where(s.blended[sl][:, None], w * a + (1.0 - w) * s.prev_blended[sl], a)
+            s.prev_blended[sl] = a
+            s.blended[sl] = True
+            out[r] = a * sc[r, 3:4]
+        s.next_frame[slots] += counts
+        return out.astype(np.float32)

@@ -1,6 +1,7 @@
 """The face rig stage: lip-sync weights + emotions -> final ARKit weights and head angles.
 
-`FaceAnimator.step()` applies, per frame and in this order:
+`FaceRig.step()` applies, per frame and in this order, to every due stream at once (one
+row per stream slot, engines/slots.py):
 
 1. Strength: each shape is scaled by skin_strength (skin shapes only) and by
    upper/lower_face_strength, mixed by its share of the lower face. The share comes from
@@ -21,9 +22,10 @@
    syllables (jawOpen envelope).
 9. Per-blendshape multipliers and offsets, then clamping of the 52 weights to [0, 1].
 
-Everything random comes from generators seeded by `seed` that draw a fixed number of values
-per frame, and all state is carried frame to frame, so the output depends only on the inputs
-and the seed, never on how frames are split between calls.
+Everything random is a counter-based draw keyed by (stream key, frame index, channel)
+(engines/noise.py), and all state is carried frame to frame, so a stream's output depends
+only on its inputs and its key, never on how its frames are split between calls nor on
+which other streams share a call.
 """
 
 from __future__ import annotations
@@ -33,7 +35,9 @@ import math
 import numpy as np
 
 from facewire.arkit import ARKIT_INDEX, ARKIT_NAMES, EMOTION_INDEX, EMOTION_NAMES, HEAD_NAMES
+from facewire.engines.noise import normals, uniforms
 from facewire.engines.params import StreamParams
+from facewire.engines.slots import SlotArrays, row_slots
 
 OUTPUT_NAMES: tuple[str, ...] = ARKIT_NAMES + HEAD_NAMES
 N_ARKIT = len(ARKIT_NAMES)
@@ -115,7 +119,13 @@ _CLOSURE = np.array(
 )
 CLOSURE_FULL = 0.3  # a lip-sync closure weight at which emotion lip-opening is fully muted
 
-_EYELIDS = ((_I["eyeBlinkLeft"], _I["eyeWideLeft"]), (_I["eyeBlinkRight"], _I["eyeWideRight"]))
+_BLINKS = np.array([_I["eyeBlinkLeft"], _I["eyeBlinkRight"]])
+_WIDES = np.array([_I["eyeWideLeft"], _I["eyeWideRight"]])
+# Gaze (yaw, pitch) onto eyeLook*: each shape takes max(+-yaw or +-pitch, 0).
+_LOOK_POS_YAW = np.array([_I["eyeLookOutLeft"], _I["eyeLookInRight"]])
+_LOOK_NEG_YAW = np.array([_I["eyeLookInLeft"], _I["eyeLookOutRight"]])
+_LOOK_UP = np.array([_I["eyeLookUpLeft"], _I["eyeLookUpRight"]])
+_LOOK_DOWN = np.array([_I["eyeLookDownLeft"], _I["eyeLookDownRight"]])
 _PARTING = np.array([_I[n] for n in (*_lr("mouthUpperUp"), *_lr("mouthLowerDown"))])
 _PRESS = np.array([_I[n] for n in _lr("mouthPress")])
 _TONGUE = _I["tongueOut"]
@@ -129,6 +139,7 @@ BLINK_BOOST_S = 0.4
 BLINK_BOOST_HZ = 3.0
 BLINK_BOOST_REFRACTORY_S = 0.5
 _BLINK_CLOSE_S, _BLINK_HOLD_S, _BLINK_OPEN_S = 0.07, 0.04, 0.14
+_BLINK_LEN_S = _BLINK_CLOSE_S + _BLINK_HOLD_S + _BLINK_OPEN_S
 
 # Saccades: gaze holds, then jumps to a new nearby target (weights of eyeLook*).
 SACCADE_REFRACTORY_S = 0.3
@@ -145,24 +156,16 @@ NOD_GAIN = 0.08  # rad per unit of jawOpen above its slow average
 NOD_TAU_S = (0.08, 0.6)
 
 
-def blink_profile(t_s: float) -> float:
+def blink_profile(t_s: np.ndarray) -> np.ndarray:
     """Eyelid closure (0..1) t_s seconds after a blink starts: fast close, hold, slower open."""
-    if t_s < 0:
-        return 0.0
-    if t_s < _BLINK_CLOSE_S:
-        x = t_s / _BLINK_CLOSE_S
-        return x * x * (3 - 2 * x)
-    t_s -= _BLINK_CLOSE_S
-    if t_s < _BLINK_HOLD_S:
-        return 1.0
-    t_s -= _BLINK_HOLD_S
-    if t_s < _BLINK_OPEN_S:
-        x = 1.0 - t_s / _BLINK_OPEN_S
-        return x * x * (3 - 2 * x)
-    return 0.0
-
-
-_BLINK_LEN_S = _BLINK_CLOSE_S + _BLINK_HOLD_S + _BLINK_OPEN_S
+    t = np.asarray(t_s, dtype=np.float64)
+    # np.minimum/maximum rather than np.clip: the same result at a fraction of the call
+    # overhead, which dominates on the few streams of a typical tick.
+    closing = t / _BLINK_CLOSE_S
+    opening = 1.0 - (t - _BLINK_CLOSE_S - _BLINK_HOLD_S) / _BLINK_OPEN_S
+    x = np.minimum(np.maximum(np.where(t < _BLINK_CLOSE_S, closing, opening), 0.0), 1.0)
+    out = x * x * (3 - 2 * x)
+    return np.where((t < 0) | (t >= _BLINK_LEN_S), 0.0, out)
 
 
 def smoothing_alpha(half_life_s: np.ndarray | float, fps: float) -> np.ndarray:
@@ -172,74 +175,105 @@ def smoothing_alpha(half_life_s: np.ndarray | float, fps: float) -> np.ndarray:
         return np.where(h > 0, 1.0 - np.power(0.5, (1.0 / fps) / np.maximum(h, 1e-12)), 1.0)
 
 
-class FaceAnimator:
-    """Per-stream rig state: smoothing, blink/saccade/head generators. See the module docstring."""
+# Channels of the counter-based draws of one frame: two uniforms, then pairs for normals.
+_U_BLINK, _U_SACCADE, _U_NORMALS, _CHANNELS = 0, 1, 2, 8
+_FACE_FLAGS = ("enable_blinks", "enable_saccades", "enable_head_motion", "enable_clamping")
+_FACE_SCALARS = ("lip_open_offset", "tongue_strength", "tongue_depth_offset", "blink_offset",
+                 "blink_strength", "eyelid_open_offset")  # fmt: skip
+# Columns of the motion state (float64), packed so that a round gathers and scatters it once:
+# last blink start (s), blink boost until (s), last saccade (s), gaze yaw/pitch, head noise
+# (AR(1) then smoothed), head amplitude, jawOpen fast/slow averages, was speaking, started.
+_BLINK_T, _BOOST_T, _SACCADE_T, _SPEAKING, _STARTED = 0, 1, 2, 3, 4
+_GAZE, _HX, _HY, _AMP, _NOD = slice(5, 7), slice(7, 10), slice(10, 13), slice(13, 16), slice(16, 18)
+_MOTION = 18
 
-    def __init__(self, params: StreamParams, fps: float, seed: int = 0) -> None:
+
+def lower_share(params: StreamParams) -> np.ndarray:
+    """(52,) share of each shape in the lower face under `params`' face mask."""
+    f = params.face
+    lower = 1.0 / (1.0 + np.exp(-(f["face_mask_level"] - SHAPE_HEIGHT) / f["face_mask_softness"]))
+    # Snap the sigmoid's far tails, so a strength of 0 really stills its half of the face.
+    return np.where(lower < 1e-6, 0.0, np.where(lower > 1 - 1e-6, 1.0, lower))
+
+
+class FaceRig:
+    """The rig state of every stream, one row per slot. See the module docstring."""
+
+    def __init__(self, fps: float) -> None:
         self.fps = float(fps)
-        self._dt = 1.0 / self.fps
-        seeds = np.random.SeedSequence(seed).spawn(4)
-        self._rng_blink, self._rng_sacc, self._rng_target, self._rng_head = (
-            np.random.default_rng(s) for s in seeds
-        )
-        self._next_frame = 0
-        self._smoothed: np.ndarray | None = None
-        self._blink_start = -10.0  # stream time (s) of the last blink's start
-        self._boost_until = -1.0
-        self._was_speaking = False
-        self._gaze = np.zeros(2)
-        self._last_saccade = 0.0
-        self._head_x = [0.0, 0.0, 0.0]
-        self._head_y = [0.0, 0.0, 0.0]
-        self._head_amp = list(HEAD_AMP_SILENT)
-        self._nod_fast = 0.0
-        self._nod_slow = 0.0
+        dt = self._dt = 1.0 / self.fps
+        self.s = SlotArrays({
+            # parameters (set_params)
+            "strength": ((N_ARKIT,), np.float32), "alpha": ((N_ARKIT,), np.float32),
+            "mult": ((N_ARKIT,), np.float32), "offs": ((N_ARKIT,), np.float32),
+            "scalars": ((len(_FACE_SCALARS),), np.float32),
+            "flags": ((len(_FACE_FLAGS),), bool),
+            # state carried frame to frame
+            "key": ((), np.uint64), "next_frame": ((), np.int64),
+            "smoothed": ((N_ARKIT,), np.float32), "motion": ((_MOTION,), np.float64),
+        })  # fmt: skip
         # Per-frame constants of the generators (they depend on fps only).
-        dt = self._dt
         self._saccade_p = 1.0 - math.exp(-SACCADE_RATE_HZ * dt)
-        self._a1, self._a2 = (math.exp(-dt / tau) for tau in HEAD_TAU_S)
+        a1, a2 = self._a1, self._a2 = [math.exp(-dt / tau) for tau in HEAD_TAU_S]
         self._amp_rate = 1 - math.exp(-dt / HEAD_AMP_TAU_S)
-        self._nod_fast_rate, self._nod_slow_rate = (1 - math.exp(-dt / tau) for tau in NOD_TAU_S)
-        a1, a2 = self._a1, self._a2
+        self._nod_rate = np.array([1 - math.exp(-dt / tau) for tau in NOD_TAU_S])
         # The twice-filtered noise has std ~sqrt((1 - a2) / (1 + a2)) per unit input; undo it.
         self._head_gain = math.sqrt((1 + a2) / (1 - a2)) * math.sqrt((1 - a1 * a2) / (1 + a1 * a2))
-        self.set_params(params)
 
-    def set_params(self, params: StreamParams) -> None:
-        """Use `params` from the next frame on."""
-        f = params.face
-        self.params = params
-        lower = 1.0 / (
-            1.0 + np.exp(-(f["face_mask_level"] - SHAPE_HEIGHT) / f["face_mask_softness"])
-        )
-        # Snap the sigmoid's far tails, so a strength of 0 really stills its half of the face.
-        lower = np.where(lower < 1e-6, 0.0, np.where(lower > 1 - 1e-6, 1.0, lower))
-        self.lower_share = lower  # (52,) share of each shape in the lower face
+    def open(self, slot: int, params: StreamParams, key: int) -> None:
+        """Start a stream in `slot` (its frame 0 comes next); `key` (engines/noise.py:
+        stream_key) keys its procedural motion."""
+        s = self.s
+        s.ensure(slot)
+        s.key[slot] = key
+        s.next_frame[slot] = 0
+        s.smoothed[slot] = 0.0
+        m = s.motion[slot]
+        m[:] = 0.0
+        m[_BLINK_T] = -10.0  # stream time (s) of the last blink's start
+        m[_BOOST_T] = -1.0
+        m[_AMP] = HEAD_AMP_SILENT
+        self.set_params(slot, params)
+
+    def set_params(self, slot: int, params: StreamParams) -> None:
+        """Use `params` for the stream in `slot` from its next frame on."""
+        f, s = params.face, self.s
+        lower = lower_share(params)
         strength = f["upper_face_strength"] * (1 - lower) + f["lower_face_strength"] * lower
-        self._strength = (strength * np.where(_SKIN, f["skin_strength"], 1.0)).astype(np.float32)
+        s.strength[slot] = strength * np.where(_SKIN, f["skin_strength"], 1.0)
         half_life = f["upper_face_smoothing"] * (1 - lower) + f["lower_face_smoothing"] * lower
-        self._alpha = smoothing_alpha(half_life, self.fps).astype(np.float32)
-        self._mult = np.asarray(params.multipliers, dtype=np.float32)
-        self._offs = np.asarray(params.offsets, dtype=np.float32)
+        s.alpha[slot] = smoothing_alpha(half_life, self.fps)
+        s.mult[slot] = params.multipliers
+        s.offs[slot] = params.offsets
+        s.scalars[slot] = [f[k] for k in _FACE_SCALARS]
+        s.flags[slot] = [bool(f[k]) for k in _FACE_FLAGS]
 
     def step(
-        self, lipsync: np.ndarray, emotions: np.ndarray, speaking: np.ndarray, first_frame: int
+        self,
+        slots: np.ndarray,
+        counts: np.ndarray,
+        lipsync: np.ndarray,
+        emotions: np.ndarray,
+        speaking: np.ndarray,
     ) -> np.ndarray:
-        """Final weights for frames first_frame .. first_frame + n - 1.
+        """Final weights for the next counts[i] frames of the stream in slots[i], all at once.
 
         Args:
-            lipsync: (n, 52) float32 lip-sync weights from the engine.
-            emotions: (n, 10) post-processed emotions (already times emotion_strength).
-            speaking: (n,) bool voice activity per frame.
-            first_frame: stream index of the first row; must continue the previous call.
+            slots, counts: (m,) int: distinct slots, and how many frames each one gets.
+            lipsync: (R, 52) float32 lip-sync weights, R = counts.sum(), rows stream after
+                stream in the order of `slots`.
+            emotions: (R, 10) post-processed emotions (already times emotion_strength).
+            speaking: (R,) bool voice activity per frame.
 
         Returns:
-            (n, 55) float32: the 52 ARKit weights then head yaw, pitch, roll in radians.
+            (R, 55) float32: the 52 ARKit weights then head yaw, pitch, roll in radians.
         """
+        slots = np.asarray(slots, dtype=np.intp)
+        counts = np.asarray(counts, dtype=np.intp)
         lipsync = np.asarray(lipsync, dtype=np.float32)
         emotions = np.asarray(emotions, dtype=np.float32)
         speaking = np.asarray(speaking, dtype=bool)
-        n = len(lipsync)
+        n = int(counts.sum())
         if (
             lipsync.shape != (n, N_ARKIT)
             or emotions.shape != (n, len(EMOTION_NAMES))
@@ -247,54 +281,54 @@ class FaceAnimator:
         ):
             raise ValueError(
                 f"step() shapes: lipsync {lipsync.shape}, emotions {emotions.shape}, "
-                f"speaking {speaking.shape}; want (n, 52), (n, 10), (n,)"
+                f"speaking {speaking.shape}; want ({n}, 52), ({n}, 10), ({n},)"
             )
-        if first_frame != self._next_frame:
-            raise ValueError(f"step() got first_frame={first_frame}, expected {self._next_frame}")
-        f = self.params.face
+        s = self.s
+        rows, _ = row_slots(slots, counts)
         out = np.zeros((n, len(OUTPUT_NAMES)), dtype=np.float32)
-        w = self._shape(lipsync, emotions)
-        # Random draws: a fixed count per frame from each generator (chunking invariant).
-        u_blink = self._rng_blink.random(n)
-        u_sacc = self._rng_sacc.random(n)
-        targets = self._rng_target.standard_normal((n, 2))
-        head_noise = self._rng_head.standard_normal((n, 3)).tolist()
-        for i in range(n):
-            t = (first_frame + i) * self._dt
-            if self._smoothed is None:
-                self._smoothed = w[i].copy()
-            else:
-                self._smoothed += (w[i] - self._smoothed) * self._alpha
-            row = self._smoothed.tolist()  # Python floats: cheaper item by item
-            self._eyes(row, t, bool(speaking[i]), u_blink[i], u_sacc[i], targets[i])
-            out[i, N_ARKIT:] = (
-                self._head(float(lipsync[i, _JAW]), bool(speaking[i]), head_noise[i])
-                if f["enable_head_motion"]
-                else 0.0
-            )
-            out[i, :N_ARKIT] = row
-        self._next_frame += n
-        out[:, :N_ARKIT] = out[:, :N_ARKIT] * self._mult + self._offs
-        if f["enable_clamping"]:
-            weights = out[:, :N_ARKIT]
-            np.maximum(weights, 0.0, out=weights)
-            np.minimum(weights, 1.0, out=weights)
+        w = self._shape(rows, lipsync, emotions)
+        starts = np.cumsum(counts) - counts
+        # The recurrences (smoothing, blinks, gaze, head) advance one frame per round, over
+        # every stream that still has a frame: a live tick has one or two rounds.
+        for k in range(int(counts.max()) if len(counts) else 0):
+            live = counts > k
+            sl, r = slots[live], starts[live] + k
+            frame = s.next_frame[sl] + k
+            t = frame * self._dt
+            u = uniforms(s.key[sl], frame, _CHANNELS)
+            m = s.motion[sl]
+            smoothed = s.smoothed[sl]
+            smoothed = np.where(
+                m[:, _STARTED : _STARTED + 1] > 0, smoothed + (w[r] - smoothed) * s.alpha[sl], w[r]
+            ).astype(np.float32)
+            s.smoothed[sl] = smoothed
+            m[:, _STARTED] = 1.0
+            flags, sc = s.flags[sl], s.scalars[sl]
+            noise = normals(u[:, _U_NORMALS:_CHANNELS])
+            self._eyes(m, flags, sc, smoothed, t, speaking[r], u, noise[:, :2])
+            head = self._head(m, lipsync[r, _JAW].astype(np.float64), speaking[r], noise[:, 2:5])
+            s.motion[sl] = m
+            out[r, N_ARKIT:] = np.where(flags[:, 2:3], head, 0.0)
+            out[r, :N_ARKIT] = smoothed
+        s.next_frame[slots] += counts
+        weights = out[:, :N_ARKIT]
+        weights[:] = weights * s.mult[rows] + s.offs[rows]
+        clamp = s.flags[rows, 3]
+        weights[clamp] = np.minimum(np.maximum(weights[clamp], 0.0), 1.0)
         return out
 
-    def _shape(self, lipsync: np.ndarray, emotions: np.ndarray) -> np.ndarray:
-        """Steps 1-4 (no state): strengths, lip/tongue offsets, emotion poses."""
-        f = self.params.face
-        w = lipsync * self._strength
-        lip = f["lip_open_offset"]
-        if lip > 0:
-            w[:, _PARTING] += lip
-        elif lip < 0:
-            w[:, _PRESS] += -lip
-            w[:, _PARTING] = np.maximum(w[:, _PARTING] + lip, 0.0)
-        w[:, _TONGUE] = w[:, _TONGUE] * f["tongue_strength"] + f["tongue_depth_offset"]
-        emo = (emotions @ EMOTION_POSES) * self._strength
-        # np.minimum/maximum rather than np.clip: the same result at a fraction of the call
-        # overhead, which dominates on the one or two frames of a typical call.
+    def _shape(self, rows: np.ndarray, lipsync: np.ndarray, emotions: np.ndarray) -> np.ndarray:
+        """Steps 1-4 (no state) on every row: strengths, lip/tongue offsets, emotion poses."""
+        s = self.s
+        strength = s.strength[rows]
+        sc = s.scalars[rows]
+        w = lipsync * strength
+        lip = sc[:, 0:1]
+        w[:, _PARTING] += np.maximum(lip, 0.0)
+        w[:, _PRESS] += np.maximum(-lip, 0.0)
+        w[:, _PARTING] = np.where(lip < 0, np.maximum(w[:, _PARTING] + lip, 0.0), w[:, _PARTING])
+        w[:, _TONGUE] = w[:, _TONGUE] * sc[:, 1] + sc[:, 2]
+        emo = (emotions @ EMOTION_POSES) * strength
         closure = np.minimum(np.maximum(lipsync[:, _CLOSURE].max(axis=1) / CLOSURE_FULL, 0), 1)
         emo *= 1.0 - closure[:, None] * _LIP_OPENING
         w += emo
@@ -302,58 +336,57 @@ class FaceAnimator:
 
     def _eyes(
         self,
-        row: list[float],
-        t: float,
-        speaking: bool,
-        u_blink: float,
-        u_sacc: float,
+        m: np.ndarray,
+        flags: np.ndarray,
+        sc: np.ndarray,
+        row: np.ndarray,
+        t: np.ndarray,
+        speaking: np.ndarray,
+        u: np.ndarray,
         target: np.ndarray,
     ) -> None:
-        """Step 6-7 on one frame (in place): blinks, eyelid offsets, saccades."""
-        f = self.params.face
-        if self._was_speaking and not speaking:
-            self._boost_until = t + BLINK_BOOST_S
-        self._was_speaking = speaking
-        since = t - self._blink_start
-        rate = BLINK_RATE_HZ if since >= BLINK_REFRACTORY_S else 0.0
-        if t < self._boost_until and since >= BLINK_BOOST_REFRACTORY_S:
-            rate += BLINK_BOOST_HZ
-        if since >= _BLINK_LEN_S and u_blink < 1.0 - math.exp(-rate * self._dt):
-            self._blink_start = t
-        blink = blink_profile(t - self._blink_start) if f["enable_blinks"] else 0.0
-        lid = (blink + f["blink_offset"]) * f["blink_strength"] - f["eyelid_open_offset"]
-        for b, w in _EYELIDS:
-            closure = row[b] + lid
-            row[b] = max(closure, 0.0)
-            row[w] += max(-closure, 0.0)
+        """Steps 6-7 on one frame of each stream of a round (motion state `m` and `row` in
+        place): blinks, eyelid offsets, saccades."""
+        ended = (m[:, _SPEAKING] > 0) & ~speaking
+        m[:, _BOOST_T] = np.where(ended, t + BLINK_BOOST_S, m[:, _BOOST_T])
+        m[:, _SPEAKING] = speaking
+        since = t - m[:, _BLINK_T]
+        rate = np.where(since >= BLINK_REFRACTORY_S, BLINK_RATE_HZ, 0.0)
+        rate += np.where(
+            (t < m[:, _BOOST_T]) & (since >= BLINK_BOOST_REFRACTORY_S), BLINK_BOOST_HZ, 0.0
+        )
+        starts = (since >= _BLINK_LEN_S) & (u[:, _U_BLINK] < 1.0 - np.exp(-rate * self._dt))
+        m[:, _BLINK_T] = np.where(starts, t, m[:, _BLINK_T])
+        blink = np.where(flags[:, 0], blink_profile(t - m[:, _BLINK_T]), 0.0)
+        lid = (blink + sc[:, 3]) * sc[:, 4] - sc[:, 5]
+        closure = row[:, _BLINKS] + lid[:, None]
+        row[:, _BLINKS] = np.maximum(closure, 0.0)
+        row[:, _WIDES] += np.maximum(-closure, 0.0)
 
-        if t - self._last_saccade >= SACCADE_REFRACTORY_S and u_sacc < self._saccade_p:
-            self._last_saccade = t
-            self._gaze = np.clip(target * SACCADE_STD, -SACCADE_MAX, SACCADE_MAX)
-        if f["enable_saccades"]:
-            yaw, pitch = float(self._gaze[0]), float(self._gaze[1])  # yaw > 0: looks left
-            row[_I["eyeLookOutLeft"]] += max(yaw, 0.0)
-            row[_I["eyeLookInRight"]] += max(yaw, 0.0)
-            row[_I["eyeLookInLeft"]] += max(-yaw, 0.0)
-            row[_I["eyeLookOutRight"]] += max(-yaw, 0.0)
-            for side in ("Left", "Right"):
-                row[_I["eyeLookUp" + side]] += max(pitch, 0.0)
-                row[_I["eyeLookDown" + side]] += max(-pitch, 0.0)
+        jump = (t - m[:, _SACCADE_T] >= SACCADE_REFRACTORY_S) & (u[:, _U_SACCADE] < self._saccade_p)
+        m[:, _SACCADE_T] = np.where(jump, t, m[:, _SACCADE_T])
+        target = np.minimum(np.maximum(target * SACCADE_STD, -SACCADE_MAX), SACCADE_MAX)
+        m[:, _GAZE] = np.where(jump[:, None], target, m[:, _GAZE])
+        gaze = np.where(flags[:, 1:2], m[:, _GAZE], 0.0)  # yaw > 0: looks left
+        yaw, pitch = gaze[:, 0:1], gaze[:, 1:2]
+        row[:, _LOOK_POS_YAW] += np.maximum(yaw, 0.0)
+        row[:, _LOOK_NEG_YAW] += np.maximum(-yaw, 0.0)
+        row[:, _LOOK_UP] += np.maximum(pitch, 0.0)
+        row[:, _LOOK_DOWN] += np.maximum(-pitch, 0.0)
 
-    def _head(self, jaw: float, speaking: bool, noise: list[float]) -> list[float]:
-        """Step 8 on one frame: head yaw, pitch, roll in radians (pitch > 0 nods down).
-        Python floats, not numpy: on three values numpy's per-call cost is most of the work."""
-        a1, a2, rate, gain = self._a1, self._a2, self._amp_rate, self._head_gain
-        c1 = math.sqrt(1 - a1 * a1)
-        target = HEAD_AMP_SPEAKING if speaking else HEAD_AMP_SILENT
-        hx, hy, amp = self._head_x, self._head_y, self._head_amp
-        head = [0.0, 0.0, 0.0]
-        for j in range(3):
-            hx[j] = a1 * hx[j] + c1 * noise[j]
-            hy[j] = a2 * hy[j] + (1 - a2) * hx[j]
-            amp[j] += (target[j] - amp[j]) * rate
-            head[j] = hy[j] * gain * amp[j]
-        self._nod_fast += (jaw - self._nod_fast) * self._nod_fast_rate
-        self._nod_slow += (jaw - self._nod_slow) * self._nod_slow_rate
-        head[1] += NOD_GAIN * max(self._nod_fast - self._nod_slow, 0.0)
+    def _head(
+        self, m: np.ndarray, jaw: np.ndarray, speaking: np.ndarray, noise: np.ndarray
+    ) -> np.ndarray:
+        """Step 8 on one frame of each stream of a round (motion state `m` in place): (n, 3)
+        head yaw, pitch, roll in radians (pitch > 0 nods down). The state runs whether or
+        not head motion is enabled, so switching it on mid-stream resumes from settled noise."""
+        a1, a2 = self._a1, self._a2
+        target = np.where(speaking[:, None], HEAD_AMP_SPEAKING, HEAD_AMP_SILENT)
+        m[:, _HX] = a1 * m[:, _HX] + math.sqrt(1 - a1 * a1) * noise
+        m[:, _HY] = a2 * m[:, _HY] + (1 - a2) * m[:, _HX]
+        m[:, _AMP] += (target - m[:, _AMP]) * self._amp_rate
+        head = m[:, _HY] * self._head_gain * m[:, _AMP]
+        m[:, _NOD] += (jaw[:, None] - m[:, _NOD]) * self._nod_rate
+        fast, slow = m[:, _NOD].T
+        head[:, 1] += NOD_GAIN * np.maximum(fast - slow, 0.0)
         return head

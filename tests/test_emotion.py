@@ -14,7 +14,7 @@ import soundfile as sf
 from facewire.arkit import EMOTION_INDEX, EMOTION_NAMES
 from facewire.config import Config, ConfigError, DaemonSection
 from facewire.engines.base import frames_for
-from facewire.engines.emotion import EmotionPostProcessor
+from facewire.engines.emotion import EmotionPost
 from facewire.engines.emotion_model import (
     EmotionModel,
     EmotionModelError,
@@ -22,7 +22,6 @@ from facewire.engines.emotion_model import (
 )
 from facewire.engines.params import ParamError, StreamParams
 from facewire.pipeline import emotion_model
-from facewire.stages import EmotionStage
 
 FPS = 30.0
 CLAIRE = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "speech" / "emotion"
@@ -60,8 +59,16 @@ def estimate(model, pcm: np.ndarray, chunks: list[int] | None = None) -> np.ndar
 
 
 def post(raw: np.ndarray, params: StreamParams, chunk: int = 7) -> np.ndarray:
-    pp = EmotionPostProcessor(params, FPS)
-    return np.concatenate([pp.step(raw[i : i + chunk], i) for i in range(0, len(raw), chunk)])
+    pp = one_stream(params)
+    return np.concatenate([pp.step([0], [len(raw[i : i + chunk])], raw[i : i + chunk])
+                           for i in range(0, len(raw), chunk)])  # fmt: skip
+
+
+def one_stream(params: StreamParams) -> EmotionPost:
+    """Post-processing with one stream open, in slot 0."""
+    pp = EmotionPost(FPS)
+    pp.open(0, params)
+    return pp
 
 
 def const_raw(n: int, **values: float) -> np.ndarray:
@@ -137,21 +144,19 @@ def test_batched_streams_equal_streams_alone(model) -> None:
     names = ("Claire_anger.wav", "Claire_sadness.wav", "Claire_neutral.wav")
     pcms = [load(n)[: 16_000 * (4 + i)] for i, n in enumerate(names)]
     alone = [estimate(model, p) for p in pcms]
-    stages = [EmotionStage(StreamParams.defaults(), FPS, model) for _ in pcms]
+    streams = [model.new_stream(FPS) for _ in pcms]
     rows: list[list[np.ndarray]] = [[] for _ in pcms]
     for pos in range(0, max(len(p) for p in pcms), 4000):
-        for stage, pcm in zip(stages, pcms, strict=True):
+        for est, pcm in zip(streams, pcms, strict=True):
             if pos < len(pcm):
-                stage.feed(pcm[pos : pos + 4000])
-        EmotionStage.catch_up_all(stages)  # the actor's batched analysis, before the frames
-        for i, stage in enumerate(stages):
-            n = stage.estimator.ready()
-            if n:
-                rows[i].append(stage.frames(sum(len(r) for r in rows[i]), n)[1])
-    for stage, r, ref in zip(stages, rows, alone, strict=True):
-        stage.finish()
-        n = stage.estimator.ready()
-        r.append(stage.frames(sum(len(x) for x in r), n)[1])
+                est.push(pcm[pos : pos + 4000])
+        model.analyse(streams)  # the pipeline's batched analysis, after the frames
+        for i, est in enumerate(streams):
+            if est.ready():
+                rows[i].append(est.pop(est.ready()))
+    for est, r, ref in zip(streams, rows, alone, strict=True):
+        est.finish()
+        r.append(est.pop(est.ready()))
         np.testing.assert_allclose(np.concatenate(r), ref, atol=1e-5)
 
 
@@ -269,20 +274,20 @@ def test_emotion_strength_scales_and_beginning_emotion_starts() -> None:
 
 
 def test_hints_apply_from_their_timecode() -> None:
-    pp = EmotionPostProcessor(plain(preferred_emotion_strength=1.0), FPS)
-    pp.add_hint({"joy": 1.0}, timecode=1.0)
-    pp.add_hint({}, timecode=2.0)  # back to the estimate
+    pp = one_stream(plain(preferred_emotion_strength=1.0))
+    pp.add_hint(0, {"joy": 1.0}, timecode=1.0)
+    pp.add_hint(0, {}, timecode=2.0)  # back to the estimate
     raw = const_raw(90, anger=0.4)
-    out = np.concatenate([pp.step(raw[i : i + 10], i) for i in range(0, 90, 10)])
+    out = np.concatenate([pp.step([0], [10], raw[i : i + 10]) for i in range(0, 90, 10)])
     j, a = EMOTION_INDEX["joy"], EMOTION_INDEX["anger"]
     assert np.all(out[:30, j] == 0) and np.all(out[30:60, j] == 1.0)
     assert np.all(out[30:60, a] == 0) and np.all(out[60:, a] == pytest.approx(0.4))
     with pytest.raises(ParamError, match="did you mean 'anger'"):
-        pp.add_hint({"angry": 1.0}, 3.0)
+        pp.add_hint(0, {"angry": 1.0}, 3.0)
     with pytest.raises(ParamError, match=r"0..1"):
-        pp.add_hint({"joy": 2.0}, 3.0)
+        pp.add_hint(0, {"joy": 2.0}, 3.0)
     with pytest.raises(ParamError, match="timecode"):
-        pp.add_hint({"joy": 1.0}, -1.0)
+        pp.add_hint(0, {"joy": 1.0}, -1.0)
 
 
 def test_postprocessor_is_chunking_invariant() -> None:
@@ -290,5 +295,23 @@ def test_postprocessor_is_chunking_invariant() -> None:
     raw = (rng.random((200, 10)) * 0.1).astype(np.float32)
     p = StreamParams.defaults().updated(preferred_emotion={"joy": 0.5})
     np.testing.assert_array_equal(post(raw, p, chunk=1), post(raw, p, chunk=200))
-    with pytest.raises(ValueError, match="first_frame"):
-        EmotionPostProcessor(p, FPS).step(raw[:3], 5)
+    with pytest.raises(ValueError, match="raw emotions"):
+        one_stream(p).step([0], [4], raw[:3])
+
+
+def test_postprocessor_streams_do_not_depend_on_their_neighbours() -> None:
+    rng = np.random.default_rng(4)
+    raw = (rng.random((120, 10)) * 0.1).astype(np.float32)
+    p = StreamParams.defaults().updated(preferred_emotion={"joy": 0.5})
+    alone = post(raw, p, chunk=5)
+    pp = EmotionPost(FPS)
+    for slot in range(4):
+        pp.open(slot, p if slot == 1 else plain(emotion_contrast=2.0, max_emotions=2))
+    other = (rng.random((200, 10)) * 0.3).astype(np.float32)
+    out = []
+    for i in range(0, 120, 5):  # slot 1 with a varying set of neighbours of other lengths
+        slots = [1] + [sl for sl in (0, 2, 3) if rng.random() < 0.6]
+        counts = [5] + [int(rng.integers(1, 7)) for _ in slots[1:]]
+        rows = np.concatenate([raw[i : i + 5]] + [other[:c] for c in counts[1:]])
+        out.append(pp.step(slots, counts, rows)[:5])
+    np.testing.assert_allclose(np.concatenate(out), alone, atol=1e-6)

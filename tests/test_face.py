@@ -1,10 +1,11 @@
-"""FaceAnimator: every face parameter changes real output the way docs/PARAMETERS.md says."""
+"""FaceRig: every face parameter changes real output the way docs/PARAMETERS.md says."""
 
 import numpy as np
 import pytest
 
 from facewire.arkit import ARKIT_INDEX, EMOTION_INDEX, HEAD_NAMES
-from facewire.engines.face import OUTPUT_NAMES, FaceAnimator, smoothing_alpha
+from facewire.engines.face import OUTPUT_NAMES, FaceRig, lower_share, smoothing_alpha
+from facewire.engines.noise import stream_key
 from facewire.engines.params import StreamParams
 
 FPS = 30.0
@@ -39,15 +40,22 @@ def run(params: StreamParams, lipsync: np.ndarray, emotions: np.ndarray | None =
     n = len(lipsync)
     emotions = np.zeros((n, 10), np.float32) if emotions is None else emotions
     speaking = np.zeros(n, bool) if speaking is None else speaking
-    anim = FaceAnimator(params, FPS, seed=seed)
+    anim = one_stream(params, seed)
     sizes = chunks or [n]
     out, pos = [], 0
     for size in sizes:
-        out.append(anim.step(lipsync[pos:pos + size], emotions[pos:pos + size],
-                             speaking[pos:pos + size], pos))  # fmt: skip
+        out.append(anim.step([0], [size], lipsync[pos:pos + size], emotions[pos:pos + size],
+                             speaking[pos:pos + size]))  # fmt: skip
         pos += size
     assert pos == n
     return np.concatenate(out)
+
+
+def one_stream(params: StreamParams, seed: int = 0) -> FaceRig:
+    """A rig with one stream open, in slot 0."""
+    rig = FaceRig(FPS)
+    rig.open(0, params, stream_key(seed, "face"))
+    return rig
 
 
 def quiet(**face: float) -> StreamParams:
@@ -106,8 +114,8 @@ def test_face_mask_level_moves_the_split() -> None:
 
 
 def test_face_mask_softness_blends_shapes_near_the_line() -> None:
-    hard = FaceAnimator(quiet(), FPS).lower_share
-    soft = FaceAnimator(quiet(face_mask_softness=0.2), FPS).lower_share
+    hard = lower_share(quiet())
+    soft = lower_share(quiet(face_mask_softness=0.2))
     cheek = IDX["cheekSquintLeft"]  # just below the default line
     assert hard[cheek] > 0.99 and 0.5 < soft[cheek] < 0.9
     assert hard[IDX["jawOpen"]] > 0.999 and hard[IDX["browInnerUp"]] < 0.001
@@ -273,11 +281,35 @@ def test_deterministic_and_chunking_invariant() -> None:
 
 def test_set_params_applies_from_the_next_frame() -> None:
     lip, speaking = speech_like(60)
-    anim = FaceAnimator(quiet(), FPS)
+    anim = one_stream(quiet())
     zeros = np.zeros((30, 10), np.float32)
-    first = anim.step(lip[:30], zeros, speaking[:30], 0)
-    anim.set_params(quiet().updated(multipliers={"jawOpen": 0.0}))
-    second = anim.step(lip[30:], zeros, speaking[30:], 30)
+    first = anim.step([0], [30], lip[:30], zeros, speaking[:30])
+    anim.set_params(0, quiet().updated(multipliers={"jawOpen": 0.0}))
+    second = anim.step([0], [30], lip[30:], zeros, speaking[30:])
     assert first[:, IDX["jawOpen"]].max() > 0.3 and np.all(second[:, IDX["jawOpen"]] == 0)
-    with pytest.raises(ValueError, match="first_frame"):
-        anim.step(lip[:1], zeros[:1], speaking[:1], 0)
+    with pytest.raises(ValueError, match="shapes"):
+        anim.step([0], [2], lip[:1], zeros[:1], speaking[:1])
+
+
+def test_a_stream_does_not_depend_on_the_streams_that_share_its_call() -> None:
+    p = StreamParams.defaults()
+    lip, speaking = speech_like(300)
+    emo = emotion_rows(300, "joy", 0.4)
+    alone = run(p, lip, emo, speaking, seed=3)
+    rig = FaceRig(FPS)
+    for slot in range(5):
+        rig.open(slot, p, stream_key(3 if slot == 2 else slot + 10, "face"))
+    out, pos, rng = [], 0, np.random.default_rng(5)
+    while pos < 300:  # slot 2 shares every call with a varying set of other streams
+        size = int(min(rng.integers(1, 9), 300 - pos))
+        others = [sl for sl in (0, 1, 3, 4) if rng.random() < 0.5]
+        slots = sorted([2, *others])
+        counts = [size if sl == 2 else int(rng.integers(1, 4)) for sl in slots]
+        rows = [np.arange(pos, pos + c) % 300 for c in counts]
+        rows[slots.index(2)] = np.arange(pos, pos + size)
+        idx = np.concatenate(rows)
+        res = rig.step(slots, counts, lip[idx], emo[idx], speaking[idx])
+        at = sum(counts[: slots.index(2)])
+        out.append(res[at : at + size])
+        pos += size
+    np.testing.assert_allclose(np.concatenate(out), alone, atol=1e-6)

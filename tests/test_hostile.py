@@ -119,7 +119,7 @@ class _IngestHarness:
             daemon__max_streams_per_client=2,
         )
         self.sink = self.ctx.socket(zmq.PULL)
-        self.sink.bind("inproc://resample")
+        self.sink.bind("inproc://pipeline")
         self.actor = IngestActor(self.ctx, cfg)
         self.actor._open_sockets()
         self.actor.on_start()

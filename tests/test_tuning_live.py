@@ -142,21 +142,21 @@ def test_convert_param_and_emotion_flags(tmp_path):
 def test_live_input_strength_takes_effect_in_every_accepted_spelling(spelling):
     import zmq
 
-    from facewire.actors.resample import ResampleActor
+    from facewire.actors.pipeline import PipelineActor
+    from facewire.engines.emotion_model import load_emotion_model
+    from facewire.engines.registry import load_engine
     from facewire.messages import Message
+    from facewire.pipeline import Pipeline
 
-    actor = ResampleActor(zmq.Context.instance(), fps=30.0)
-    out: list[Message] = []
-    actor.emit = out.append
+    pipe = Pipeline(load_engine("dsp", 30.0), load_emotion_model(), vad="energy")
+    actor = PipelineActor(zmq.Context.instance(), pipe, "publish", 10)
     actor.on_message(Message("open", "s", {"rate": 16000, "params": {}}))
     tone = np.sin(np.arange(1600, dtype=np.float32) / 5).astype(np.float32)
 
-    def level() -> float:
-        out.clear()
+    def level() -> float:  # the 16 kHz audio the engine, VAD and emotion estimator get
         actor.on_message(Message("audio", "s", {}, {"pcm": tone}))
-        return float(np.abs(np.concatenate([m.arrays["pcm"] for m in out])).max())
+        return float(np.abs(pipe._streams["s"].pending_audio[-1]).max())
 
-    level()  # prime the resampler's delay line
     before = level()
     actor.on_message(Message("params", "s", {"params": {"face": {spelling: 2.0}}}))
     assert level() == pytest.approx(2 * before, rel=1e-3)

@@ -76,7 +76,7 @@ def test_streams_on_both_workers_equal_their_offline_convert(start_daemon, examp
     deadline = time.monotonic() + 10
     while True:
         reports = [w["pipeline"] for w in Control(d.control).status()["workers"]]
-        made = [r["stages"]["inference"].get("frames", 0) if r else 0 for r in reports]
+        made = [r["counters"].get("frames", 0) if r else 0 for r in reports]
         if sum(made) == published:
             break
         assert time.monotonic() < deadline, f"workers report {made} frames of {published}"

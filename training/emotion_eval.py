@@ -1,12 +1,12 @@
-"""Score an emotion estimator on acted speech, through the daemon's own EmotionStage.
+"""Score an emotion estimator on acted speech, streamed as the daemon's pipeline streams it.
 
     python -m training.emotion_eval --model builtin            # ravdess-dev, Claire
     python -m training.emotion_eval --model rules              # the hand-set rules
     python -m training.emotion_eval --model my.onnx --set ravdess --speakers 09,10,...
     python -m training.emotion_eval --model dev.onnx --set emodb --speakers 03,08
 
-The audio goes through EmotionStage and EmotionStage.catch_up_all in 0.1 s chunks, the calls
-the emotion actor makes, with every clip (or session) a stream of one batch, so the scores
+The audio goes through the model's estimators and its batched `analyse` in 0.1 s chunks, the
+calls daemon/pipeline.py makes, with every clip (or session) a stream of one batch, so the scores
 are of what ships. Clip level: the top class of the mean raw estimate (the ten classes,
 before A2F's post-processing) over the clip's frames. Two ways of listening:
 - clips: every clip its own stream, from a cold start;
@@ -28,8 +28,6 @@ import numpy as np
 
 from facewire.arkit import EMOTION_INDEX, EMOTION_NAMES
 from facewire.engines.emotion_model import load_emotion_model
-from facewire.engines.params import StreamParams
-from facewire.stages import EmotionStage
 from training.emotion_data import SPEECH, Clip, list_clips, read16k
 
 FPS = 30.0
@@ -41,27 +39,23 @@ CALM = ("neutral", "calm")
 
 
 def run_streams(model, signals: list[np.ndarray]) -> list[np.ndarray]:
-    """Raw estimates (frames, 10) of each signal, all streamed together as the actor does."""
-    params = StreamParams.defaults()
-    stages = [EmotionStage(params, FPS, model) for _ in signals]
+    """Raw estimates (frames, 10) of each signal, all streamed together as the pipeline does."""
+    streams = [model.new_stream(FPS) for _ in signals]
     out: list[list[np.ndarray]] = [[] for _ in signals]
-    done = [0] * len(signals)
     longest = max(len(s) for s in signals)
     for pos in range(0, longest, CHUNK):
         live = []
-        for i, (stage, sig) in enumerate(zip(stages, signals, strict=True)):
+        for i, (est, sig) in enumerate(zip(streams, signals, strict=True)):
             if pos >= len(sig):
                 continue
-            stage.feed(sig[pos : pos + CHUNK])
+            est.push(sig[pos : pos + CHUNK])
             if pos + CHUNK >= len(sig):
-                stage.finish()
-            n = stage.estimator.ready()
-            if n:
-                _, raw = stage.frames(done[i], n)
-                out[i].append(raw)
-                done[i] += n
-            live.append(stage)
-        EmotionStage.catch_up_all(live)
+                est.finish()
+            if est.ready():
+                out[i].append(est.pop(est.ready()))
+            live.append(est)
+        if live:
+            model.analyse(live)
     return [np.concatenate(rows) for rows in out]
 
 
