@@ -1,7 +1,8 @@
 """`facewire convert --ray [ADDRESS]`: a dialogue library converted on a Ray cluster.
 
-Files go to Ray tasks in batches. Each task converts its batch with the same `convert_group`
-as local `convert` (the batch's files as streams of one pipeline; one engine per Ray
+Files go to Ray tasks in batches of at most cli.BATCH_FILES. Each task converts its batch
+with the same `convert_group` as local `convert` (the batch's files as streams of one
+pipeline; one engine per Ray
 worker process, reused by every batch it runs) and returns each output's bytes, which this
 process writes: workers need neither the input nor the output directory (the audio travels
 in the task), and the bytes are exactly what local `convert` writes.
@@ -25,14 +26,15 @@ from pathlib import Path
 from facewire.security import is_loopback
 
 IN_FLIGHT_PER_CPU = 2
-MAX_BATCH = 64  # files per task: amortises task overhead, keeps a retry cheap
 CONNECT_TIMEOUT_S = 5.0
 PATH_TOKEN = "\0path\0"  # stands for the input's path in a worker's error message
 
 
 def batch_size(files: int, cpus: int) -> int:
     """About four batches per CPU, so the cluster stays busy to the end."""
-    return max(1, min(MAX_BATCH, files // max(1, 4 * cpus)))
+    from facewire.cli import BATCH_FILES  # at most one pipeline's worth of files per task
+
+    return max(1, min(BATCH_FILES, files // max(1, 4 * cpus)))
 
 
 def convert_batch(job, items: list[tuple[int, str, bytes, str]]) -> list[tuple]:
