@@ -2,10 +2,10 @@
 
 Files go to Ray tasks in batches of at most cli.BATCH_FILES. Each task converts its batch
 with the same `convert_group` as local `convert` (the batch's files as streams of one
-pipeline; one engine per Ray
-worker process, reused by every batch it runs) and returns each output's bytes, which this
-process writes: workers need neither the input nor the output directory (the audio travels
-in the task), and the bytes are exactly what local `convert` writes.
+pipeline; one engine per Ray worker process, reused by every batch it runs) and returns
+each output's bytes, which this process writes: workers need neither the input nor the
+output directory (the audio travels in the task), and the bytes are exactly what local
+`convert` writes.
 Failures: a task that fails (its worker died, or an exception escaped) is retried once by
 Ray; a file whose conversion fails, or whose batch failed twice, is tried once more on its
 own; a file that fails twice is reported by name. A progress bar counts files.
