@@ -89,9 +89,10 @@ def _load_config(args):
 
 # -- commands ----------------------------------------------------------------------------
 def cmd_run(args) -> int:
+    from facewire.config import resolve_workers
     from facewire.worker import WorkerPool
 
-    cfg = _load_config(args)
+    cfg = resolve_workers(_load_config(args))  # before the pool below is sized by it
     agent = None
     if args.broker:  # fleet member: validated before anything starts
         from facewire.fleet import FleetAgent, private_sockets

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 from dataclasses import dataclass, field, fields
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -47,9 +48,10 @@ class DaemonSection:
     emotion_model: str = "builtin"
     # Processes running the per-stream pipeline (actors/pipeline.py);
     # streams are spread over them by id. 1 = all in the daemon's process (one core at
-    # most: Python's GIL). Set it to the cores you give facewire; needs source zmq.
-    # "auto" in the file: the CPUs this process may use (facewire.cpus), 1 for mic/file.
-    workers: int = 1
+    # most: Python's GIL); more needs source zmq. 0 (`auto` in the file, the default): the
+    # CPUs this process may use (facewire.cpus) with source zmq, 1 for mic/file; it is
+    # resolved once the source is known (resolve_workers), so `--source mic` gets 1.
+    workers: int = 0
 
 
 @dataclass(frozen=True)
@@ -125,7 +127,7 @@ _LIMITS: dict[tuple[str, str], tuple[float, float]] = {
     ("daemon", "max_streams"): (1, 100_000),
     ("daemon", "max_streams_per_client"): (1, 100_000),
     ("daemon", "max_chunk_s"): (0.01, 10),
-    ("daemon", "workers"): (1, 256),
+    ("daemon", "workers"): (0, 256),
     ("sockets", "pub_hwm_messages"): (1, 10_000_000),
     ("sockets", "queue_hwm"): (1, 10_000_000),
     ("sockets", "max_message_bytes"): (1024, 1 << 30),
@@ -202,8 +204,7 @@ def from_dict(raw: dict[str, Any] | None) -> Config:
             if key not in types:
                 raise ConfigError(f"unknown key {section}.{key}{_suggest(key, list(types))}")
             if (section, key) == ("daemon", "workers") and value == "auto":
-                source = values.get("source", DaemonSection.source)
-                kwargs[key] = usable_cpus() if source == "zmq" else 1
+                kwargs[key] = 0
                 continue
             kind = {"float": float, "int": int, "bool": bool, "str": str}[types[key]]
             kwargs[key] = _coerce(section, key, value, kind)
@@ -223,6 +224,18 @@ def _param_section(section: str, values: dict[str, Any]) -> dict[str, float]:
     except ValueError as exc:
         raise ConfigError(f"{section}: {exc}") from None
     return {str(k): float(v) for k, v in values.items()}
+
+
+def resolve_workers(cfg: Config) -> Config:
+    """`cfg` with daemon.workers 0 (auto) made a count: the usable CPUs for source zmq,
+    1 for a microphone or file (one stream), and 1 where the engine is or may be TensorRT
+    (the GPU batches every stream already; each worker would hold its own CUDA context)."""
+    if cfg.daemon.workers:
+        return cfg
+    d = cfg.daemon
+    gpu = d.engine == "tensorrt" or (d.engine == "auto" and find_spec("tensorrt") is not None)
+    n = usable_cpus() if d.source == "zmq" and not gpu else 1
+    return dataclasses.replace(cfg, daemon=dataclasses.replace(cfg.daemon, workers=n))
 
 
 def to_dict(cfg: Config) -> dict[str, Any]:

@@ -66,7 +66,7 @@ class Supervisor:
     ) -> None:
         """`pool`: worker processes already spawned (`facewire run` spawns them first, so
         they start while this process imports); with workers > 1 and none, start() spawns."""
-        self.cfg = cfg
+        self.cfg = cfg = config_mod.resolve_workers(cfg)
         self.config_path = config_path
         self.notifier = notifier or Notifier()
         self.security = Security(cfg.sockets)  # ConfigError before anything binds
@@ -270,7 +270,7 @@ class Supervisor:
             log.error("reload_failed", error=str(exc))
         else:
             # Only per-stream defaults change live; sockets and engine need a restart.
-            self.cfg = cfg
+            self.cfg = config_mod.resolve_workers(cfg)
             update = Message("config", "", {"config": config_mod.to_dict(cfg)})
             for source in self.sources:
                 self.tell(source.name, update)

@@ -76,6 +76,10 @@ class Daemon:
         for section, values in config.items():
             cfg.setdefault(section, {}).update(values)
         cfg.setdefault("daemon", {}).setdefault("log_format", "json")
+        # One process unless a test asks for workers: dozens of test daemons each spawning
+        # a worker per core would load a small CI machine for no coverage; the default
+        # (auto) has its own test in test_workers.py.
+        cfg["daemon"].setdefault("workers", 1)
         self.config_path = tmp / "config.yaml"
         self.config_path.write_text(yaml.safe_dump(cfg))
         self.notify_path = str(tmp / "notify.sock")

@@ -53,9 +53,14 @@ def test_cgroup_v1_unlimited_quota_is_no_limit(tmp_path):
     assert cgroup_cpu_limit(root, proc) is None
 
 
-def test_workers_auto_resolves_to_the_usable_cpus_for_the_zmq_source():
-    assert config.from_dict({"daemon": {"workers": "auto"}}).daemon.workers == usable_cpus()
-    mic = config.from_dict({"daemon": {"workers": "auto", "source": "mic"}})
-    assert mic.daemon.workers == 1  # a microphone is one stream
+def test_workers_auto_is_the_default_and_resolves_to_the_usable_cpus_for_the_zmq_source():
+    resolve = config.resolve_workers
+    for cfg in (config.load(None), config.from_dict({"daemon": {"workers": "auto"}})):
+        assert cfg.daemon.workers == 0  # auto until the source is known
+        assert resolve(cfg.with_overrides(daemon__engine="onnx")).daemon.workers == usable_cpus()
+        # --source mic after the file was read: a microphone is one stream
+        assert resolve(cfg.with_overrides(daemon__source="mic")).daemon.workers == 1
+        assert resolve(cfg.with_overrides(daemon__engine="tensorrt")).daemon.workers == 1
+    assert resolve(config.from_dict({"daemon": {"workers": 3}})).daemon.workers == 3
     with pytest.raises(config.ConfigError, match="daemon.workers"):
         config.from_dict({"daemon": {"workers": "many"}})
