@@ -137,7 +137,6 @@ _CHOICES = {
     ("daemon", "engine"): ("auto", "onnx", "dsp", "tensorrt"),
     ("daemon", "log_format"): ("auto", "json", "console"),
     ("daemon", "log_level"): ("debug", "info", "warning", "error"),
-    ("daemon", "vad"): ("silero", "energy"),
 }
 
 
@@ -173,6 +172,13 @@ def _coerce(section: str, key: str, value: Any, kind: type) -> Any:
         lo, hi = _LIMITS[(section, key)]
         if not lo <= value <= hi:
             raise ConfigError(f"{where}={value!r} is outside the allowed range {lo}..{hi}")
+    if (section, key) == ("daemon", "vad"):
+        from facewire.engines.vad import check_vad
+
+        try:
+            check_vad(value)
+        except ValueError as exc:
+            raise ConfigError(f"{where}={value!r}: {exc}") from None
     if (section, key) in _CHOICES and value not in _CHOICES[(section, key)]:
         raise ConfigError(f"{where}={value!r}: choose one of {', '.join(_CHOICES[(section, key)])}")
     return value

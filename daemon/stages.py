@@ -18,6 +18,7 @@ from facewire.engines.emotion_model import EmotionModel, RulesModel
 from facewire.engines.features import HOP_SAMPLES, SAMPLE_RATE
 from facewire.engines.params import StreamParams
 from facewire.engines.vad import make_vad
+from facewire.engines.vad_learned import score_all
 
 
 @dataclass
@@ -60,7 +61,7 @@ class LipsyncBatch:
     def __init__(self, engine: Engine, vad: str = "silero") -> None:
         self.engine = engine
         self.fps = engine.fps
-        self.vad = vad  # config daemon.vad: silero | energy
+        self.vad = vad  # config daemon.vad: learned | silero | energy | PATH
         self._streams: dict[str, _LipsyncStream] = {}
 
     def __contains__(self, stream_id: str) -> bool:
@@ -99,6 +100,7 @@ class LipsyncBatch:
             st.pending_audio = []
             batch.append((st.state, audio, st.final))
         results = self.engine.process(batch)
+        score_all([st.vad for _, st in busy])  # the learned VAD: one call for all streams
         for (sid, st), frames in zip(busy, results, strict=True):
             if len(frames):
                 st.pending_frames = np.concatenate([st.pending_frames, frames])

