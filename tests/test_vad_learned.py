@@ -57,7 +57,7 @@ def test_committed_model_loads_with_its_decision_constants():
     assert probs.shape == (3, 7) and np.all((probs >= 0) & (probs <= 1))
     assert not (probs >= m.threshold).any(), "silence is not speech"
     for layer, state in zip(after, m.initial, strict=True):
-        np.testing.assert_allclose(layer[0], state, atol=1e-5)  # silence keeps silent states
+        np.testing.assert_allclose(layer[0], state, rtol=1e-4, atol=1e-5)  # silence stays silent
 
 
 @pytest.mark.parametrize("fps", [24.0, 30.0, 60.0])
