@@ -41,7 +41,10 @@ class DaemonSection:
     watchdog: bool = True  # send WATCHDOG=1 to systemd from the health check (false: never)
     allow_fault_injection: bool = False  # control `fault` command, for tests only
     seed: int = 0  # seed for procedural motion (blinks, saccades)
-    vad: str = "silero"  # silero (accurate, ~5% of a core per stream) | energy (cheap)
+    # Speaking flag: learned (a network distilled from Silero, every stream in one batched
+    # call) | silero (~0.04 CPU s per audio s per stream) | energy (level only, noise-prone)
+    # | PATH.npz made by `python -m training.vad`.
+    vad: str = "learned"
     # Emotion from the voice: builtin (the committed network) | rules (hand-set prosody
     # rules) | PATH to weights made with `python -m training.emotion`.
     emotion_model: str = "builtin"

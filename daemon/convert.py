@@ -38,7 +38,7 @@ def convert_pcm(
     seed: int = 0,
     emotion_hint: Mapping[str, float] | None = None,
     progress: Callable[[float], None] | None = None,
-    vad: str = "silero",
+    vad: str = "learned",
     emotion_model: EmotionModel | RulesModel | None = None,
 ) -> Animation:
     """Animate one mono float32 signal at `rate` Hz.

@@ -58,7 +58,7 @@ class _LipsyncStream:
 class LipsyncBatch:
     """All live streams of one engine; `run()` makes one batched engine call per tick."""
 
-    def __init__(self, engine: Engine, vad: str = "silero") -> None:
+    def __init__(self, engine: Engine, vad: str = "learned") -> None:
         self.engine = engine
         self.fps = engine.fps
         self.vad = vad  # config daemon.vad: learned | silero | energy | PATH
