@@ -5,7 +5,7 @@
 The held-out speech is every `test` clip of training/vad_data.py (speakers the learned VAD
 never trained on: LibriSpeech test-other and train-clean-100 speakers, EmoDB actors 03 and
 08) plus the evaluation-only recordings (LibriVox/PocketSphinx, praatIO, MFA, the
-Audio2Face voice): about 28 minutes, 65+ speakers, English, German and Mandarin. Each clip
+Audio2Face voice): 28 minutes, 272 clips, 77 speakers, English, German and Mandarin. Each clip
 is one stream; a detector gives the `speaking` flag of every 30 fps frame, and agreement is
 the share of all frames whose flag equals Silero's. Conditions: clean; 1 s of -60 dBFS room
 tone after every 3 s; white noise at 20 and 10 dB SNR; a chord of three sines at speech
