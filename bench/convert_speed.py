@@ -140,7 +140,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--json")
     ap.add_argument("--library", type=int, help="convert a folder of this many files")
-    ap.add_argument("--vad", default="silero", help="daemon.vad for --library")
+    ap.add_argument("--vad", default="learned", help="daemon.vad for --library")
     ap.add_argument("--jobs", default=str(os.cpu_count() or 1), help="--library processes")
     args = ap.parse_args()
     engines = args.engines.split(",")

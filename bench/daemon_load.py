@@ -1,6 +1,6 @@
 """Realtime capacity, latency, CPU and RSS of the daemon under N live streams.
 
-    python bench/daemon_load.py [--engine auto] [--vad silero] [--workers 1]
+    python bench/daemon_load.py [--engine auto] [--vad learned] [--workers auto]
         [--streams 1,16,64] [--seconds 15] [--search] [--json out.json]
 
 For each N: a fresh `facewire run` (ipc endpoints), a receiver process subscribed to every
@@ -193,8 +193,8 @@ def table_line(r: dict) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--engine", default="auto")
-    ap.add_argument("--vad", default="silero", choices=["silero", "energy"])
-    ap.add_argument("--workers", type=int, default=1, help="daemon.workers (processes)")
+    ap.add_argument("--vad", default="learned", help="daemon.vad (default: the default's)")
+    ap.add_argument("--workers", default="auto", help="daemon.workers: auto or a count")
     ap.add_argument("--streams", default="1,16,64")
     ap.add_argument("--seconds", type=float, default=15.0)
     ap.add_argument("--search", action="store_true", help="raise N until one fails")

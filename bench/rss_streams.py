@@ -1,6 +1,6 @@
 """Daemon memory per open stream (RSS), measured without overload.
 
-    python bench/rss_streams.py [--steps 16,64,128] [--vad silero] [--json out.json]
+    python bench/rss_streams.py [--steps 16,64,128] [--vad learned] [--json out.json]
 
 Opens streams in steps, gives each new stream one second of speech (unpaced), waits until
 the daemon has published all of its frames, then reads the daemon's RSS: each open stream's
@@ -91,7 +91,7 @@ def table(results: list[dict]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--steps", default="16,64,128")
-    ap.add_argument("--vads", default="silero,energy")
+    ap.add_argument("--vads", default="learned,energy,silero")
     ap.add_argument("--json")
     args = ap.parse_args()
     steps = [int(s) for s in args.steps.split(",")]

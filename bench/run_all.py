@@ -5,13 +5,14 @@
 Runs, in order (about 10.5 minutes on a 2-core machine; --quick: about 4):
   1. engine_cost.py   engine alone: CPU s per audio s per stream, features vs model split
   2. stage_cost.py    every per-stream stage (engine, VAD, emotion, face, protobuf)
-  3. vad_agreement.py energy VAD vs Silero on clean and noisy speech
+  3. vad_agreement.py learned and energy VADs vs Silero on held-out, noisy speech; cost
   4. startup.py       time to sd_notify READY, idle RSS
   5. convert_speed.py offline `facewire convert`, x real time, one process and all cores,
      and a folder of 100 files on all cores
   6. rss_streams.py   daemon RSS with 16..256 streams open (no backlog)
-  7. daemon_load.py   realtime streams from client processes: capacity search (silero and
-                      energy VAD; workers 1 and one per core), latency at 1/16/64 streams,
+  7. daemon_load.py   realtime streams from client processes: the default config at every
+                      count from 1 to 256 (the cost curve), the energy VAD on every core and
+                      Silero in one process to their limits, latency at 1/16/64/128/256,
                       CPU and RSS per stream
 At the end the README's tables and docs/cost_curve.png are rewritten (readme_tables.py).
 Each row carries the 1-minute load average when it was measured: the machine is shared.
@@ -40,6 +41,9 @@ import stage_cost  # noqa: E402
 import startup  # noqa: E402
 import vad_agreement  # noqa: E402
 from common import machine  # noqa: E402
+
+DEFAULT_VAD = "learned"  # daemon.vad's default (checked in main)
+VADS = ("learned", "energy", "silero")
 
 
 def _engines() -> list[str]:
@@ -81,7 +85,7 @@ def latency_table(load: dict[str, list[dict]]) -> str:
     ]
     for vad, rows in load.items():
         for r in rows:
-            if r["streams"] not in (1, 16, 64):
+            if r["streams"] not in (1, 16, 64, 128, 256):
                 continue
             e2e, proc, ind = r["e2e_ms"], r["processing_ms"], r["in_daemon_ms"]
             ok = e2e["p99"] is not None and e2e["p99"] <= r["lookahead_ms"] + 40
@@ -100,6 +104,9 @@ def main() -> None:
     ap.add_argument("--out", default=str(HERE / "results.json"))
     args = ap.parse_args()
     seconds = 6.0 if args.quick else 12.0
+    from facewire.config import DaemonSection
+
+    assert DaemonSection().vad == DEFAULT_VAD, "run_all.DEFAULT_VAD is not the default"
     t0 = time.monotonic()
     results: dict = {"machine": machine()}
     tables: dict[str, str] = {}
@@ -116,15 +123,15 @@ def main() -> None:
     rows = [
         stage_cost.measure(e, vad, n, seconds)
         for e in engines
-        for vad in ("silero", "energy")
-        for n in (1, 16)
+        for vad in VADS
+        for n in ((1, 16, 256) if vad == DEFAULT_VAD and e == engines[0] else (1, 16))
     ]
     results["stage_cost"] = rows
     section("Per-stream stages", "\n".join([stage_cost.HEAD, *map(stage_cost.line, rows)]))
 
-    rows = vad_agreement.measure()
-    results["vad_agreement"] = rows
-    section("Energy VAD vs Silero", vad_agreement.table(rows))
+    res = vad_agreement.measure(None if not args.quick else 40)
+    results["vad_agreement"] = res
+    section("VAD agreement with Silero", vad_agreement.table(res["rows"], res["cost"]))
 
     cores = os.cpu_count() or 1
     rows = [
@@ -137,37 +144,42 @@ def main() -> None:
     results["convert"] = rows
     section("Offline convert", "\n".join([convert_speed.HEAD, *map(convert_speed.line, rows)]))
 
-    from facewire.config import DaemonSection
-
-    vads = sorted({DaemonSection().vad, "energy"})  # the default config's, and the cheap one
+    vads = (DEFAULT_VAD, "energy")  # the default config's, and the cheapest
     rows = [convert_speed.measure_library(e, 100, 10.0, v, cores) for e in engines for v in vads]
     results["convert_library"] = rows
     text = "\n".join([convert_speed.LIBRARY_HEAD, *map(convert_speed.library_line, rows)])
     section("Offline convert, 100 files on all cores", text)
 
-    res = [
-        rss_streams.measure([16, 64, 128, 256], vad, args.engine) for vad in ("silero", "energy")
-    ]
+    # The default config (workers: auto, so the whole process tree), and the energy VAD.
+    res = [rss_streams.measure([16, 64, 128, 256], vad, args.engine) for vad in vads]
     results["rss"] = res
     section("Memory per open stream", rss_streams.table(res))
 
     load_s = 8.0 if args.quick else 12.0
     load: dict = {}
-    for workers in sorted({1, cores}):
-        for vad in ("silero", "energy"):
-            key = f"{vad}, workers={workers}"
-            config = {"daemon": {"engine": args.engine, "vad": vad, "workers": workers}}
+    # The default config over the whole curve (every count, sustained or not); then the
+    # cheapest VAD with every core, and the old default (Silero, one process), to their limits.
+    runs = [
+        ("default config", {}, True),
+        (f"energy, workers={cores}", {"vad": "energy", "workers": cores}, False),
+        ("silero, workers=1", {"vad": "silero", "workers": 1}, False),
+    ]
+    for key, daemon, whole_curve in runs:
+        config = {"daemon": {"engine": args.engine, **daemon}}
+        if whole_curve:
+            found = [daemon_load.run_load(n, load_s, config) for n in daemon_load.SEARCH]
+        else:
             found = daemon_load.search(load_s, config, log=lambda _line: None)
-            for n in (1, 16, 64):  # the latency rows, measured even where not sustained
-                if not any(r["streams"] == n for r in found):
-                    found.append(daemon_load.run_load(n, load_s, config))
-            found.sort(key=lambda r: r["streams"])
-            load[key] = found
-            best = max([r["streams"] for r in found if r["sustained"]], default=0)
-            section(
-                f"Live streams, engine={args.engine}, vad={key} (max sustained: {best})",
-                "\n".join([daemon_load.TABLE_HEAD, *map(daemon_load.table_line, found)]),
-            )
+        for n in (1, 16, 64):  # the latency rows, measured even where not sustained
+            if not any(r["streams"] == n for r in found):
+                found.append(daemon_load.run_load(n, load_s, config))
+        found.sort(key=lambda r: r["streams"])
+        load[key] = found
+        best = max([r["streams"] for r in found if r["sustained"]], default=0)
+        section(
+            f"Live streams, engine={args.engine}, {key} (max sustained: {best})",
+            "\n".join([daemon_load.TABLE_HEAD, *map(daemon_load.table_line, found)]),
+        )
     results["daemon_load"] = load
     section("Latency split (audio in -> frame out)", latency_table(load))
     results["tables"] = tables

@@ -155,7 +155,7 @@ def main() -> None:
     ap.add_argument("--engines", default="onnx,dsp")
     ap.add_argument("--streams", default="1,16")
     ap.add_argument("--seconds", type=float, default=12.0)
-    ap.add_argument("--vads", default="silero,energy")
+    ap.add_argument("--vads", default="learned,energy,silero")
     ap.add_argument("--json")
     args = ap.parse_args()
     runs = (

@@ -42,7 +42,10 @@ class DaemonSection:
     watchdog: bool = True  # send WATCHDOG=1 to systemd from the health check (false: never)
     allow_fault_injection: bool = False  # control `fault` command, for tests only
     seed: int = 0  # seed for procedural motion (blinks, saccades)
-    vad: str = "silero"  # silero (accurate, ~5% of a core per stream) | energy (cheap)
+    # Speaking flag: learned (a network distilled from Silero, every stream in one batched
+    # call) | silero (~0.04 CPU s per audio s per stream) | energy (level only, noise-prone)
+    # | PATH.npz made by `python -m training.vad`.
+    vad: str = "learned"
     # Emotion from the voice: builtin (the committed network) | rules (hand-set prosody
     # rules) | PATH to weights made with `python -m training.emotion`.
     emotion_model: str = "builtin"
@@ -141,7 +144,6 @@ _CHOICES = {
     ("daemon", "engine"): ("auto", "onnx", "dsp", "tensorrt"),
     ("daemon", "log_format"): ("auto", "json", "console"),
     ("daemon", "log_level"): ("debug", "info", "warning", "error"),
-    ("daemon", "vad"): ("silero", "energy"),
 }
 
 
@@ -177,6 +179,13 @@ def _coerce(section: str, key: str, value: Any, kind: type) -> Any:
         lo, hi = _LIMITS[(section, key)]
         if not lo <= value <= hi:
             raise ConfigError(f"{where}={value!r} is outside the allowed range {lo}..{hi}")
+    if (section, key) == ("daemon", "vad"):
+        from facewire.engines.vad import check_vad
+
+        try:
+            check_vad(value)
+        except ValueError as exc:
+            raise ConfigError(f"{where}={value!r}: {exc}") from None
     if (section, key) in _CHOICES and value not in _CHOICES[(section, key)]:
         raise ConfigError(f"{where}={value!r}: choose one of {', '.join(_CHOICES[(section, key)])}")
     return value

@@ -39,7 +39,7 @@ def convert_tracks(
     tracks: Sequence[Track],
     engine: Engine,
     seed: int = 0,
-    vad: str = "silero",
+    vad: str = "learned",
     emotion_model: EmotionModel | RulesModel | None = None,
     progress: Callable[[float], None] | None = None,
 ) -> list[Animation]:

@@ -33,6 +33,7 @@ from facewire.engines.features import HOP_SAMPLES, SAMPLE_RATE
 from facewire.engines.noise import stream_key
 from facewire.engines.params import StreamParams
 from facewire.engines.vad import make_vad
+from facewire.engines.vad_learned import score_all
 
 
 def emotion_model(cfg: Config) -> EmotionModel | RulesModel:
@@ -106,7 +107,7 @@ class Pipeline:
         self,
         engine: Engine,
         emotion: EmotionModel | RulesModel,
-        vad: str = "silero",
+        vad: str = "learned",
         seed: int = 0,
     ) -> None:
         self.engine = engine
@@ -233,6 +234,7 @@ class Pipeline:
             st.pending_audio = []
             batch.append((st.state, audio, st.final))
         results = self.engine.process(batch)
+        score_all([st.vad for st in busy])  # the learned VAD: one call for every due stream
         ready: list[tuple[_Stream, int, np.ndarray, np.ndarray]] = []
         for st, frames in zip(busy, results, strict=True):
             if len(frames):

@@ -62,7 +62,7 @@ def test_chunking_and_delivery_do_not_change_frames(start_daemon, signal_44k, en
         assert speaking.any() and not speaking.all(), chunk_ms
 
 
-@pytest.mark.parametrize("kind", ["silero", "energy"])
+@pytest.mark.parametrize("kind", ["learned", "silero", "energy"])
 def test_speaking_flags_do_not_depend_on_chunking(example_pcm, kind):
     from facewire.engines.vad import make_vad
 
