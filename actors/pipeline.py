@@ -9,9 +9,11 @@ Batching: each round drains the inbox, then one Pipeline.tick() makes one engine
      the emotion and face array work for every stream whose next frame is due; the emotion
      estimators' analysis runs after that round's frames have been sent, in one batched
      model call, so no frame waits behind it.
-Drops: nothing here. Its inbox is where ingest drops audio newest-first when it is full
-     (counted, the client told) and capture/replay wait; its edge to publish blocks when full
-     (back-pressure). Audio or params for a stream that is not open are counted
+Drops: audio taken off the inbox more than facewire.actor.AUDIO_MAX_AGE_S after it was
+     spoken (overload): dropped unhandled, counted (dropped_stale_audio) and reported to
+     ingest, which tells the client (the Actor base does it). Its inbox is where ingest drops
+     audio newest-first when it is full (counted, the client told) and capture/replay wait;
+     its edge to publish blocks when full (back-pressure). Audio or params for a stream that is not open are counted
      (unknown_stream); a close for one goes on to publish, which ends it or counts it.
 """
 
