@@ -52,6 +52,7 @@ def measure(engine_name: str, vad: str, n: int, seconds: float) -> dict:
     from facewire.engines.emotion_model import load_emotion_model
     from facewire.engines.registry import load_engine
     from facewire.engines.vad import make_vad
+    from facewire.engines.vad_learned import score_all
     from facewire.pipeline import Pipeline
     from facewire.proto import facewire_pb2 as pb
     from facewire.wire import encode
@@ -76,6 +77,8 @@ def measure(engine_name: str, vad: str, n: int, seconds: float) -> dict:
         c0 = _cpu()
         for sid, pcm in zip(sids, pcms, strict=True):
             vads[sid].push(pcm[pos : pos + step])
+        score_all(list(vads.values()))  # the learned VAD batches, as the pipeline's tick does
+        for sid in sids:
             vads[sid].take()
         c1 = _cpu()
         before = dict(inner)
