@@ -13,8 +13,9 @@ Drops: audio taken off the inbox more than facewire.actor.AUDIO_MAX_AGE_S after 
      spoken (overload): dropped unhandled, counted (dropped_stale_audio) and reported to
      ingest, which tells the client (the Actor base does it). Its inbox is where ingest drops
      audio newest-first when it is full (counted, the client told) and capture/replay wait;
-     its edge to publish blocks when full (back-pressure). Audio or params for a stream that is not open are counted
-     (unknown_stream); a close for one goes on to publish, which ends it or counts it.
+     its edge to publish blocks when full (back-pressure). Audio or params for a stream
+     that is not open are counted (unknown_stream); a close for one goes on to publish,
+     which ends it or counts it.
 """
 
 from __future__ import annotations

@@ -8,9 +8,9 @@ Each generated table in the README sits between two markers:
     ...
     <!-- /bench -->
 
-where PREFIX is the start of the table's name in results.json (`run_all.py` names them; a
-name may end in a measured value, e.g. "(max sustained: 64)", which is why a prefix is
-enough). The text between the markers is replaced; prose outside them is left alone.
+where PREFIX is the table's name in results.json (`run_all.py` names them) without the
+measured value some names end in, " (max sustained: 64)". The text between the markers is
+replaced; prose outside them is left alone.
 `--check` exits 1 if the README's tables would change (they are stale).
 run_all.py calls this at the end of every full run.
 """
@@ -38,7 +38,7 @@ def fill(readme: str, tables: dict[str, str]) -> str:
 
     def table(m: re.Match) -> str:
         prefix = m.group(2)
-        hits = [text for name, text in tables.items() if name.startswith(prefix)]
+        hits = [t for name, t in tables.items() if name.split(" (max sustained")[0] == prefix]
         if len(hits) != 1:
             raise StaleError(f"README marker {prefix!r} matches {len(hits)} tables in the results")
         return f"{m.group(1)}{hits[0].strip()}\n{m.group(4)}"
