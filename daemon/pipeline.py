@@ -113,7 +113,7 @@ class Pipeline:
         self.engine = engine
         self.fps = engine.fps
         self.emotion = emotion  # shared by all streams: analyse() makes one batched call
-        self.vad = vad  # config daemon.vad: silero | energy
+        self.vad = vad  # config daemon.vad: learned | silero | energy | PATH.npz
         self.seed = seed  # config daemon.seed: with the stream id, keys procedural motion
         self.face = FaceRig(self.fps)
         self.post = EmotionPost(self.fps)
