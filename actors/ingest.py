@@ -107,17 +107,13 @@ class IngestActor(Source):
         self.router.bind(self.cfg.sockets.ingest)
         self.log.info("ingest_bound", endpoint=self.cfg.sockets.ingest)
 
-    def on_stop(self) -> None:
-        # After a crash the ROUTER stays open for the restarted thread (the old one has
-        # ended, so the socket changes threads safely): the chunks queued in it, and what
-        # clients send during the restart, are read then, and no DEALER has to reconnect.
-        if self.stopping.is_set() and self.router is not None:
-            self.router.close(linger=0)
-            self.router = None
-
     def stop(self, timeout: float = 2.0) -> None:
+        # The ROUTER is closed here, on a real stop, like the base class's inbox, and not in
+        # on_stop: after a crash it stays open for the restarted thread (the old one has
+        # ended, so the socket changes threads safely), so the chunks queued in it, and what
+        # clients send during the restart, are read then and no DEALER has to reconnect.
         super().stop(timeout)
-        if self.router is not None:  # stopped while crashed, before its restart
+        if self.router is not None:
             self.router.close(linger=0)
             self.router = None
 

@@ -64,6 +64,17 @@ def offline_diff(tmp_path: Path, sid: str, sig: np.ndarray, rate: int, frames: l
     return float(np.abs(got - ref).max())
 
 
+def terminate(proc: subprocess.Popen) -> None:
+    """SIGTERM a facewire process and wait for it to drain; SIGKILL it after 10 s."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
 class Daemon:
     """A running `facewire run` process with ipc endpoints in a private directory."""
 
@@ -168,13 +179,7 @@ class Daemon:
         self.proc.send_signal(sig)
 
     def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        terminate(self.proc)
         self._closed.set()
         self._reader.join(2)
         self.notify.close()

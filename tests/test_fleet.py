@@ -24,7 +24,7 @@ from facewire.client import Client, ClientError, Control, Subscriber, wait_for_s
 from facewire.fleet import DAEMON_EXPIRY_S
 from facewire.security import keygen
 from facewire.wire import Code
-from tests.conftest import FACEWIRE
+from tests.conftest import FACEWIRE, terminate
 
 FLEET_CFG = {"daemon": {"engine": "dsp", "vad": "energy", "max_streams": 8}}
 FPS = 30
@@ -88,13 +88,7 @@ class BrokerProc:
         raise AssertionError(f"daemons {names} not registered: {st}\n{self.log()}")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        terminate(self.proc)
 
 
 @pytest.fixture
