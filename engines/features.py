@@ -44,19 +44,20 @@ def mel_filterbank(n_mels: int = N_MELS, n_fft: int = N_FFT) -> np.ndarray:
     return fb.T.astype(np.float32)
 
 
-_HANN = np.hanning(WIN_SAMPLES + 2)[1:-1].astype(np.float32)
-_MEL_FB = mel_filterbank()
+# The analysis window and filterbank of every 16 kHz log-mel here (also the learned VAD's).
+HANN = np.hanning(WIN_SAMPLES + 2)[1:-1].astype(np.float32)
+MEL_FB = mel_filterbank()
 _DEVICE_CONSTANTS: dict[tuple, tuple] = {}
 
 
 def _constants(xp: ModuleType) -> tuple:
     """Window and filterbank as arrays of `xp`, uploaded once per module and device."""
     if xp is np:
-        return _HANN, _MEL_FB
+        return HANN, MEL_FB
     device_id = getattr(getattr(xp, "cuda", None), "get_device_id", None)
     key = (id(xp), device_id() if device_id is not None else None)
     if key not in _DEVICE_CONSTANTS:
-        _DEVICE_CONSTANTS[key] = (xp.asarray(_HANN), xp.asarray(_MEL_FB))
+        _DEVICE_CONSTANTS[key] = (xp.asarray(HANN), xp.asarray(MEL_FB))
     return _DEVICE_CONSTANTS[key]
 
 

@@ -37,20 +37,19 @@ import numpy as np
 from facewire.engines.base import frames_for
 from facewire.engines.features import (
     FEATURE_RATE,
+    HANN,
     HOP_SAMPLES,
     LOG_FLOOR,
+    MEL_FB,
     N_FFT,
     N_MELS,
     WIN_SAMPLES,
     frame_windows,
-    mel_filterbank,
 )
 
 FORMAT = 1
 MODEL_PATH = Path(__file__).resolve().parent / "models" / "vad.npz"
 _NONE = -(10**9)  # "no speech yet" as a feature-frame index
-_HANN = np.hanning(WIN_SAMPLES + 2)[1:-1].astype(np.float32)  # as engines/features.py
-_MEL_FB = mel_filterbank()
 _BLOCK = 4  # rows per matrix product
 
 
@@ -64,9 +63,9 @@ def _blocked(a: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 def log_mel(windows_f32: np.ndarray) -> np.ndarray:
     """engines/features.py's log-mel of (n, WIN_SAMPLES) windows, rounded independently of n."""
-    spec = np.fft.rfft(windows_f32 * _HANN[None, :], n=N_FFT, axis=1)
+    spec = np.fft.rfft(windows_f32 * HANN[None, :], n=N_FFT, axis=1)
     power = (spec.real**2 + spec.imag**2).astype(np.float32)
-    return np.log(_blocked(power, _MEL_FB) + LOG_FLOOR)
+    return np.log(_blocked(power, MEL_FB) + LOG_FLOOR)
 
 
 def frame_to_prob_index(k, fps: float, shift: int) -> np.ndarray:
